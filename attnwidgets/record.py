@@ -108,7 +108,9 @@ class AttentionRecord:
         n_layers, n_heads, n_q, n_k = weights.shape
 
         query_tokens = self._tokens(self.query_tokens, n_q, "query_tokens", "queries (axis 2)")
-        key_tokens = query_tokens if self.key_tokens is None and n_k == n_q else self.key_tokens
+        # keys default to the queries' tokens and flags (self-attention)
+        same_axis = self.key_tokens is None and n_k == n_q
+        key_tokens = query_tokens if same_axis else self.key_tokens
         if key_tokens is None:
             raise ValueError(f"weights have {n_q} queries but {n_k} keys: give key_tokens too.")
         key_tokens = self._tokens(key_tokens, n_k, "key_tokens", "keys (axis 3)")
@@ -117,12 +119,12 @@ class AttentionRecord:
 
         set_("query_special", _bool_mask(self.query_special, n_q, "query_special"))
         key_special = self.key_special
-        if key_special is None and self.key_tokens is None and self.query_special is not None and n_k == n_q:
+        if key_special is None and same_axis:
             key_special = self.query_special
         set_("key_special", _bool_mask(key_special, n_k, "key_special"))
         set_("query_padding", _bool_mask(self.query_padding, n_q, "query_padding"))
         key_padding = self.key_padding
-        if key_padding is None and self.key_tokens is None and self.query_padding is not None and n_k == n_q:
+        if key_padding is None and same_axis:
             key_padding = self.query_padding
         set_("key_padding", _bool_mask(key_padding, n_k, "key_padding"))
 
