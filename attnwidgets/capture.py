@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import warnings
+import weakref
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Sequence
 
@@ -122,7 +123,7 @@ def _pick(batch_tensor: torch.Tensor | None, index: int) -> np.ndarray | None:
 
 # ---- attention implementation ---------------------------------------------------------------
 
-_SWITCHED: set[int] = set()
+_SWITCHED: "weakref.WeakSet[torch.nn.Module]" = weakref.WeakSet()  # warn once per model
 
 
 def ensure_eager(model: torch.nn.Module) -> None:
@@ -136,8 +137,8 @@ def ensure_eager(model: torch.nn.Module) -> None:
         model.set_attn_implementation("eager")
     except Exception as err:
         raise NoAttentionError(f"{type(model).__name__} uses {impl!r} attention, which returns no weights, and cannot switch to eager: {err}. Load it with attn_implementation='eager'.") from None
-    if id(model) not in _SWITCHED:
-        _SWITCHED.add(id(model))
+    if model not in _SWITCHED:
+        _SWITCHED.add(model)
         warnings.warn(f"attnwidgets switched {type(model).__name__} from {impl!r} to eager attention: {impl} kernels return no attention weights. Results are the same; eager is slower on long inputs. Load with attn_implementation='eager' to skip this.", UserWarning, stacklevel=3)
 
 

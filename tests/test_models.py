@@ -1,0 +1,69 @@
+"""load_model(): offline packs, local folders, and what happens when the hub is out of reach."""
+
+import time
+
+import pytest
+
+from attnwidgets import models
+from attnwidgets.models import ModelNotAvailableError, load_model
+
+
+@pytest.fixture
+def hub_offline(monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+
+
+def test_offline_packs_load_ready_for_capture(minilm, smollm2):
+    model, tokenizer = minilm
+    assert type(model).__name__ == "BertModel" and model.config._attn_implementation == "eager"
+    assert model.config.num_hidden_layers == 6 and tokenizer("hi")["input_ids"][0] == tokenizer.cls_token_id
+    model, tokenizer = smollm2
+    assert type(model).__name__ == "LlamaForCausalLM" and model.config._attn_implementation == "eager"
+    assert (model.config.num_attention_heads, model.config.num_key_value_heads) == (9, 3)
+
+
+def test_smollm2_cache_makes_later_loads_fast(smollm2):
+    assert (models.smollm2_cache() / "model.safetensors").exists()
+    start = time.perf_counter()
+    load_model("SmolLM2-135M-Instruct")  # an alias of the pack
+    assert time.perf_counter() - start < 15  # the GGUF conversion takes 20-40 s; the cache a few
+
+
+def test_hub_name_out_of_reach_names_the_offline_alternative(hub_offline):
+    with pytest.raises(ModelNotAvailableError, match=r"load_model\('minilm'\).*offline_fallback=True"):
+        load_model("bert-base-uncased")
+    with pytest.raises(ModelNotAvailableError, match=r"load_model\('smollm2'\)"):
+        load_model("gpt2")
+
+
+def test_offline_fallback_loads_the_pack_visibly(hub_offline):
+    with pytest.warns(UserWarning, match="Loading it now"):
+        model, _ = load_model("bert-base-uncased", offline_fallback=True)
+    assert type(model).__name__ == "BertModel"
+
+
+def test_local_folder_loads(tmp_path, minilm):
+    model, tokenizer = minilm
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    loaded, _ = load_model(str(tmp_path))
+    assert loaded.config._attn_implementation == "eager"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ModelNotAvailableError, match="no config.json"):
+        load_model(str(empty))
+
+
+def test_bad_names():
+    with pytest.raises(TypeError, match="model name or a folder"):
+        load_model("")
+    with pytest.raises(TypeError):
+        load_model(None)
+
+
+def test_prepare_command_prints_the_cache(capsys, smollm2):
+    assert models.main(["prepare"]) == 0
+    assert "smollm2-135m-instruct-f16" in capsys.readouterr().out
+    assert models.main([]) == 2
