@@ -186,6 +186,15 @@ def _stack(attentions: Any, index: int, model: torch.nn.Module, what: str) -> np
     return torch.stack(layers).numpy()
 
 
+def _dtype_meta(model: torch.nn.Module) -> dict:
+    """Half-precision models give rows that sum to 1 less exactly; the record allows for it."""
+    try:
+        dtype = str(next(model.parameters()).dtype).replace("torch.", "")
+    except StopIteration:
+        return {}
+    return {"dtype": dtype} if dtype in ("float16", "bfloat16") else {}
+
+
 def _kv_heads(model: torch.nn.Module, n_heads: int) -> tuple[int, ...] | None:
     config = getattr(model, "config", None)
     config = getattr(config, "text_config", None) or config
@@ -285,7 +294,7 @@ def _axis_info(tokenizer: Any, batch: dict, index: int, special_given: Any) -> t
     return _tokens(tokenizer, ids), special, padding
 
 
-def _record(model, tokenizer, weights, batch, index, special_given, part, **extra) -> AttentionRecord:
+def _record(model, tokenizer, weights, batch, index, special_given, part, meta=None, **extra) -> AttentionRecord:
     n_layers, n_heads, n_q, n_k = weights.shape
     tokens, special, padding = _axis_info(tokenizer, batch, index, special_given)
     grid = None
@@ -302,6 +311,7 @@ def _record(model, tokenizer, weights, batch, index, special_given, part, **extr
         layer_names=_layer_names(model, part, n_layers),
         kv_heads=_kv_heads(model, n_heads),
         grid=grid,
+        meta={**_dtype_meta(model), **(meta or {})},
         **extra,
     )
 
@@ -396,7 +406,7 @@ def _capture_encoder_decoder(model, tokenizer, batch, index, target, generate, s
         n = dec.shape[2]
         dec_tokens, dec_special, dec_padding = [f"t{i}" for i in range(n)], None, None
     name = _model_name(model)
-    decoder = AttentionRecord(dec, dec_tokens, kind="causal" if _is_causal(dec) else "self", query_special=dec_special, query_padding=dec_padding, model_name=name, layer_names=_layer_names(model, "decoder", dec.shape[0]), kv_heads=_kv_heads(model, dec.shape[1]))
+    decoder = AttentionRecord(dec, dec_tokens, kind="causal" if _is_causal(dec) else "self", query_special=dec_special, query_padding=dec_padding, model_name=name, layer_names=_layer_names(model, "decoder", dec.shape[0]), kv_heads=_kv_heads(model, dec.shape[1]), meta=_dtype_meta(model))
     cross_record = AttentionRecord(
         cross,
         dec_tokens,
@@ -409,6 +419,7 @@ def _capture_encoder_decoder(model, tokenizer, batch, index, target, generate, s
         model_name=name,
         layer_names=_layer_names(model, "cross", cross.shape[0]),
         grid=encoder.grid,
+        meta=_dtype_meta(model),
     )
     return EncoderDecoderRecord(encoder, decoder, cross_record)
 
@@ -523,4 +534,4 @@ def capture_modules(
         kind = "cross" if n_q != n_k and key_tokens is not None else ("causal" if _is_causal(weights) else "self")
     q_tokens = list(tokens) if tokens is not None else [str(i) for i in range(n_q)]
     k_tokens = list(key_tokens) if key_tokens is not None else (None if n_q == n_k and tokens is not None else [str(j) for j in range(n_k)])
-    return AttentionRecord(weights, q_tokens, k_tokens, kind=kind, model_name=type(model).__name__, layer_names=[n for n, _ in chosen])
+    return AttentionRecord(weights, q_tokens, k_tokens, kind=kind, model_name=type(model).__name__, layer_names=[n for n, _ in chosen], meta=_dtype_meta(model))

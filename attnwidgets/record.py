@@ -19,6 +19,8 @@ KINDS = ("self", "causal", "cross", "spatial", "channel")
 DISTRIBUTION_KINDS = ("self", "causal", "cross")
 AGGREGATES = ("mean", "max")
 ROW_SUM_TOLERANCE = 1e-3
+# half-precision softmax rows are off by up to about n * eps / 2; keep their source dtype in meta
+HALF_TOLERANCE = {"float16": 2e-3, "bfloat16": 1.5e-2}
 _FORMAT_VERSION = 1
 
 
@@ -86,7 +88,12 @@ class AttentionRecord:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731  (frozen dataclass)
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {self.kind!r}.")
+        if not isinstance(self.meta, dict):
+            raise TypeError(f"meta must be a dict, got {type(self.meta).__name__}.")
         weights = self.weights
+        source_dtype = str(getattr(weights, "dtype", "")).replace("torch.", "")
+        if source_dtype in HALF_TOLERANCE and "dtype" not in self.meta:
+            set_("meta", {**self.meta, "dtype": source_dtype})
         if hasattr(weights, "detach"):  # a torch tensor on any device and dtype
             weights = weights.detach().float().cpu().numpy()
         if not isinstance(weights, np.ndarray):
@@ -148,8 +155,6 @@ class AttentionRecord:
             set_("grid", (rows, cols))
         if self.prompt_length is not None and not 0 <= int(self.prompt_length) <= n_q:
             raise ValueError(f"prompt_length {self.prompt_length} is outside 0..{n_q}.")
-        if not isinstance(self.meta, dict):
-            raise TypeError(f"meta must be a dict, got {type(self.meta).__name__}.")
 
         self._check_values(weights)
         weights.flags.writeable = False
@@ -176,7 +181,8 @@ class AttentionRecord:
             # a fully padded query row may be all zeros (some models zero it); every other row is a distribution
             live = ~self.query_padding
             err = np.abs(sums[..., live] - 1.0)
-            if err.size and err.max() > ROW_SUM_TOLERANCE:
+            tolerance = HALF_TOLERANCE.get(self.meta.get("dtype"), ROW_SUM_TOLERANCE)
+            if err.size and err.max() > tolerance:
                 layer, head, q = np.unravel_index(int(err.argmax()), err.shape)
                 q = int(np.flatnonzero(live)[q])
                 raise ValueError(
@@ -188,7 +194,7 @@ class AttentionRecord:
                 offset = weights.shape[3] - weights.shape[2]  # queries are the last positions
                 future = np.triu(np.ones(weights.shape[2:], dtype=bool), k=offset + 1)
                 leak = weights[..., future]
-                if leak.size and leak.max() > ROW_SUM_TOLERANCE:
+                if leak.size and leak.max() > tolerance:
                     raise ValueError(f"causal attention puts weight {leak.max():.3g} on future tokens; use kind='self' for bidirectional attention.")
         if weights.max() > 1 + 1e-6:
             raise ValueError(f"{self.kind} attention values must be gates in [0, 1]; the maximum is {weights.max():.3g}.")

@@ -252,3 +252,15 @@ def test_a_module_that_returns_its_weights():
         capture_modules(model, x, modules=["att3"])
     with pytest.raises(NoAttentionError, match="returned no attention weights"):
         capture_modules(torch.nn.Sequential(torch.nn.Linear(8, 8)), x, modules=["0"])
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_models_come_back_as_float32(dtype):
+    model = tiny_bart().to(dtype)
+    src, tgt = torch.tensor([[0, 5, 6, 7, 8, 2] * 8]), torch.tensor([[2, 0, 9, 10] * 8])
+    result = capture(model, None, {"input_ids": src}, target=tgt)
+    with torch.no_grad():
+        out = model(input_ids=src, decoder_input_ids=tgt, output_attentions=True)
+    for record, reference in zip(result, (out.encoder_attentions, out.decoder_attentions, out.cross_attentions)):
+        assert record.weights.dtype == np.float32 and record.meta["dtype"] == str(dtype).split(".")[1]
+        np.testing.assert_array_equal(record.weights, torch.stack(reference)[:, 0].float().numpy())
