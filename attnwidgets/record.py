@@ -397,6 +397,15 @@ class AttentionRecord:
         }
 
 
+# byte-level BPE (GPT-2, LLaMA) and SentencePiece mark spaces and newlines with visible characters
+_READABLE = str.maketrans({"Ġ": " ", "▁": " ", "Ċ": "\\n", "ĉ": "\\t"})
+
+
+def readable_token(token: str) -> str:
+    """A token as a person reads it: "Ġquick" -> " quick", "Ċ" -> "\\n"; WordPiece "##s" stays."""
+    return token.translate(_READABLE)
+
+
 def key_padding_or_special(record: AttentionRecord) -> np.ndarray:
     return np.asarray(record.key_padding) | np.asarray(record.key_special)
 

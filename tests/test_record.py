@@ -132,3 +132,9 @@ def test_to_bertviz_is_what_head_view_takes():
     html = head_view(**args, html_action="return").data
     assert '"the"' in html and "require" in html  # bertviz's own page, built from our record
     assert model_view(**args, html_action="return").data
+
+
+def test_readable_tokens_for_display():
+    from attnwidgets.record import readable_token
+
+    assert [readable_token(t) for t in ["Ġquick", "Ċ", "▁the", "##s", "[CLS]"]] == [" quick", "\\n", " the", "##s", "[CLS]"]
