@@ -1,0 +1,437 @@
+// Shared helpers for every attnwidgets view.
+// views/base.py concatenates this file in front of each view's own .js file, so a view
+// module needs no import (anywidget loads modules from blob URLs, where relative imports
+// cannot resolve) and the saved HTML can inline one self-contained script.
+
+// ---- float16 -------------------------------------------------------------------------
+
+function halfToFloat(h) {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const frac = h & 0x3ff;
+  if (exp === 0) return sign * frac * 2 ** -24;
+  if (exp === 31) return frac ? NaN : sign * Infinity;
+  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
+}
+
+// Every float16 bit pattern decoded once: a table lookup beats DataView.getFloat16.
+const F16 = (() => {
+  const table = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) table[h] = halfToFloat(h);
+  return table;
+})();
+
+/** Uint16 words of a buffer (DataView or bytes) starting at byteOffset; copies only if misaligned. */
+function u16Words(view, byteOffset, count) {
+  const start = view.byteOffset + byteOffset;
+  if (start % 2 === 0) return new Uint16Array(view.buffer, start, count);
+  return new Uint16Array(view.buffer.slice(start, start + 2 * count));
+}
+
+function bytesOf(view) {
+  if (!view) return new Uint8Array(0);
+  if (view instanceof Uint8Array) return view;
+  if (view instanceof ArrayBuffer) return new Uint8Array(view);
+  return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+}
+
+// ---- colour --------------------------------------------------------------------------
+
+/** 256 RGB triples of the model's colour map (sent by Python from matplotlib). */
+function colorTable(model) {
+  const bytes = bytesOf(model.get("colors"));
+  if (bytes.length >= 768) return bytes;
+  const grey = new Uint8Array(768);
+  for (let i = 0; i < 256; i++) grey[3 * i] = grey[3 * i + 1] = grey[3 * i + 2] = 255 - i;
+  return grey;
+}
+
+function cssColor(colors, t) {
+  const i = Math.max(0, Math.min(255, Math.round(t * 255)));
+  return `rgb(${colors[3 * i]},${colors[3 * i + 1]},${colors[3 * i + 2]})`;
+}
+
+/** float16 bits -> packed RGBA (little-endian), so painting is one lookup per cell. */
+function makeLut(colors, vmax, threshold) {
+  const lut = new Uint32Array(65536);
+  const scale = vmax > 0 ? 255 / vmax : 0;
+  for (let h = 0; h < 65536; h++) {
+    const v = F16[h];
+    let i = v < threshold || !(v >= 0) ? 0 : Math.min(255, Math.round(v * scale));
+    lut[h] = colors[3 * i] | (colors[3 * i + 1] << 8) | (colors[3 * i + 2] << 16) | (255 << 24);
+  }
+  return lut;
+}
+
+// ---- DOM -----------------------------------------------------------------------------
+
+const AW_CSS = `
+.aw-root { font: 12px/1.3 system-ui, sans-serif; color: #222; position: relative; display: inline-block; max-width: 100%; }
+.aw-bar { display: flex; flex-wrap: wrap; gap: 6px 10px; align-items: center; margin-bottom: 4px; }
+.aw-bar label { display: inline-flex; gap: 4px; align-items: center; }
+.aw-bar select, .aw-bar button, .aw-bar input { font: inherit; }
+.aw-error { display: none; background: #fde8e8; color: #8a1c1c; border: 1px solid #e4a0a0; padding: 6px 8px; margin: 4px 0; white-space: pre-wrap; max-width: 640px; }
+.aw-tip { position: absolute; pointer-events: none; background: rgba(255,255,255,.95); border: 1px solid #999; padding: 2px 5px; display: none; white-space: nowrap; z-index: 2; }
+.aw-heads span { display: inline-block; padding: 1px 5px; margin: 1px; border-radius: 3px; cursor: pointer; color: #fff; user-select: none; }
+.aw-heads span.off { opacity: .25; }
+.aw-note { color: #666; }
+`;
+
+function injectStyle() {
+  if (document.getElementById("aw-style")) return;
+  const style = document.createElement("style");
+  style.id = "aw-style";
+  style.textContent = AW_CSS;
+  document.head.appendChild(style);
+}
+
+function h(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === "style") Object.assign(node.style, v);
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else if (k === "className") node.className = v;
+    else node.setAttribute(k, v);
+  }
+  for (const c of children) node.append(c);
+  return node;
+}
+
+/** A <select> bound to a model trait: options are [value, label] pairs. */
+function boundSelect(model, trait, options, cleanups, parse = (v) => v) {
+  const sel = h("select", { "data-trait": trait });
+  const fill = (opts) => {
+    sel.replaceChildren(...opts.map(([v, label]) => h("option", { value: String(v) }, label)));
+    sel.value = String(model.get(trait));
+  };
+  fill(options);
+  sel.addEventListener("change", () => {
+    model.set(trait, parse(sel.value));
+    model.save_changes();
+  });
+  const sync = () => { sel.value = String(model.get(trait)); };
+  model.on(`change:${trait}`, sync);
+  cleanups.push(() => model.off(`change:${trait}`, sync));
+  sel.refill = fill;
+  return sel;
+}
+
+/** An <input type=range> bound to a float or int trait. */
+function boundRange(model, trait, min, max, step, cleanups) {
+  const input = h("input", { type: "range", min, max, step, "data-trait": trait });
+  input.value = model.get(trait);
+  input.addEventListener("input", () => {
+    model.set(trait, Number(input.value));
+    model.save_changes();
+  });
+  const sync = () => { input.value = model.get(trait); };
+  model.on(`change:${trait}`, sync);
+  cleanups.push(() => model.off(`change:${trait}`, sync));
+  return input;
+}
+
+/** The red box that shows the model's `error` trait (a refused value, bad input). */
+function errorBox(model, cleanups) {
+  const box = h("div", { className: "aw-error", role: "alert" });
+  const update = () => {
+    const msg = model.get("error") || "";
+    box.textContent = msg;
+    box.style.display = msg ? "block" : "none";
+  };
+  model.on("change:error", update);
+  cleanups.push(() => model.off("change:error", update));
+  update();
+  return box;
+}
+
+function downloadButton(getCanvas, name) {
+  return h("button", {
+    title: "download the current picture as PNG",
+    onclick: () => {
+      const a = h("a", { href: getCanvas().toDataURL("image/png"), download: `${name}.png` });
+      a.click();
+    },
+  }, "PNG");
+}
+
+/** Size a canvas for the screen's pixel ratio; returns its 2-D context in CSS pixels. */
+function sizeCanvas(canvas, width, height) {
+  const dpr = window.devicePixelRatio || 1;
+  canvas.width = Math.max(1, Math.round(width * dpr));
+  canvas.height = Math.max(1, Math.round(height * dpr));
+  canvas.style.width = `${width}px`;
+  canvas.style.height = `${height}px`;
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  return ctx;
+}
+
+function shortLabel(text, max = 14) {
+  const t = String(text).replace(/\s/g, "\u00b7");
+  return t.length > max ? t.slice(0, max - 1) + "\u2026" : t;
+}
+
+function fmt(v) {
+  return Number.isFinite(v) ? (Math.abs(v) >= 0.01 || v === 0 ? v.toFixed(3) : v.toExponential(2)) : String(v);
+}
+
+// Ten colours that stay apart for colour-blind readers (Okabe-Ito + Tol), then a hue walk.
+const HEAD_COLORS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#999933", "#882255", "#44AA99", "#332288", "#AA4499", "#117733"];
+function headColor(i) {
+  return i < HEAD_COLORS.length ? HEAD_COLORS[i] : `hsl(${(i * 137.5) % 360},65%,45%)`;
+}
+
+// ---- the heatmap component (Heatmap, ModelView's detail pane, AlignmentView) ----------
+
+/**
+ * A canvas heatmap of one float16 matrix with token labels, colour bar, hover value,
+ * row/column highlight, and wheel zoom / drag pan / double-click reset.
+ * The matrix may cover only a region of the full token grid, max-pooled into bins
+ * (rowStarts/colStarts give each bin's first token); the view maps it into place.
+ */
+function createHeatmap(parent, options = {}) {
+  const canvas = h("canvas", { className: "aw-heatmap", style: { display: "block", cursor: "crosshair" } });
+  const tip = h("div", { className: "aw-tip" });
+  const wrap = h("div", { style: { position: "relative" } }, canvas, tip);
+  parent.append(wrap);
+  const image = document.createElement("canvas"); // the matrix at one pixel per cell
+  const s = {
+    qTokens: [], kTokens: [], words: null, rows: 0, cols: 0,
+    region: [0, 0, 0, 0], rowStarts: null, colStarts: null,
+    view: [0, 1, 0, 1], colors: null, vmax: 1, threshold: 0, lut: null,
+    hover: null, pinned: -1, revealRows: Infinity, size: options.size || 440,
+    message: "", layout: null, drag: null, zoomable: options.zoom !== false,
+  };
+  let windowTimer = null;
+
+  function nq() { return s.qTokens.length; }
+  function nk() { return s.kTokens.length; }
+
+  function paintImage() {
+    if (!s.words || !s.lut) return;
+    image.width = s.cols;
+    image.height = s.rows;
+    const ctx = image.getContext("2d");
+    const img = ctx.createImageData(s.cols, s.rows);
+    const out = new Uint32Array(img.data.buffer);
+    const lut = s.lut, words = s.words;
+    for (let i = 0; i < out.length; i++) out[i] = lut[words[i]];
+    ctx.putImageData(img, 0, 0);
+  }
+
+  function layout() {
+    const measure = canvas.getContext("2d");
+    measure.font = "11px system-ui, sans-serif";
+    const widest = (tokens) => Math.min(110, 8 + Math.max(20, ...tokens.slice(0, 2000).map((t) => measure.measureText(shortLabel(t)).width)));
+    const left = widest(s.qTokens), top = widest(s.kTokens);
+    const plotW = s.size;
+    const plotH = Math.round(Math.max(100, Math.min(s.size * 1.4, (s.size * nq()) / Math.max(1, nk()))));
+    return { left, top, plotW, plotH, width: left + plotW + 70, height: top + plotH + 8 };
+  }
+
+  function sx(k) { const L = s.layout; return L.left + ((k - s.view[2]) / (s.view[3] - s.view[2])) * L.plotW; }
+  function sy(q) { const L = s.layout; return L.top + ((q - s.view[0]) / (s.view[1] - s.view[0])) * L.plotH; }
+
+  function binOf(starts, first, count, token) {
+    if (!starts) return token - first;
+    let lo = 0, hi = count - 1;
+    while (lo < hi) { const mid = (lo + hi + 1) >> 1; if (starts[mid] <= token) lo = mid; else hi = mid - 1; }
+    return lo;
+  }
+
+  function draw() {
+    s.layout = layout();
+    const L = s.layout;
+    const ctx = sizeCanvas(canvas, L.width, L.height);
+    ctx.fillStyle = "#fff";
+    ctx.fillRect(0, 0, L.width, L.height);
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(L.left, L.top, L.plotW, L.plotH);
+    ctx.clip();
+    ctx.fillStyle = "#eee";
+    ctx.fillRect(L.left, L.top, L.plotW, L.plotH);
+    if (s.words) {
+      const [q0, q1, k0, k1] = s.region;
+      ctx.imageSmoothingEnabled = false;
+      ctx.drawImage(image, sx(k0), sy(q0), sx(k1) - sx(k0), sy(q1) - sy(q0));
+    }
+    if (s.revealRows < nq()) {
+      ctx.fillStyle = "rgba(240,240,240,0.92)";
+      ctx.fillRect(L.left, sy(s.revealRows), L.plotW, L.top + L.plotH - sy(s.revealRows));
+    }
+    const band = (q, k) => {
+      ctx.fillStyle = "rgba(255,255,255,0.28)";
+      if (q !== null) ctx.fillRect(L.left, sy(q), L.plotW, Math.max(1, sy(q + 1) - sy(q)));
+      if (k !== null) ctx.fillRect(sx(k), L.top, Math.max(1, sx(k + 1) - sx(k)), L.plotH);
+    };
+    if (s.hover) band(s.hover.q, s.hover.k);
+    if (s.pinned >= 0) {
+      ctx.strokeStyle = "#e00";
+      ctx.lineWidth = 1.5;
+      ctx.strokeRect(L.left + 0.5, sy(s.pinned), L.plotW - 1, Math.max(2, sy(s.pinned + 1) - sy(s.pinned)));
+    }
+    ctx.restore();
+    // token labels, thinned so they never overlap
+    ctx.fillStyle = "#222";
+    ctx.font = "11px system-ui, sans-serif";
+    ctx.textBaseline = "middle";
+    ctx.textAlign = "right";
+    const labels = (from, to, spacing, drawOne) => {
+      const step = Math.max(1, Math.ceil(12 / Math.max(spacing, 1e-9)));
+      for (let i = Math.max(0, Math.ceil(from)); i < Math.min(to, Infinity); i++) if (i % step === 0) drawOne(i);
+    };
+    labels(s.view[0], Math.min(s.view[1], nq()), L.plotH / (s.view[1] - s.view[0]), (i) => {
+      ctx.fillStyle = i === s.pinned ? "#c00" : i >= s.revealRows ? "#bbb" : "#222";
+      ctx.fillText(shortLabel(s.qTokens[i]), L.left - 4, (sy(i) + sy(i + 1)) / 2);
+    });
+    ctx.fillStyle = "#222";
+    ctx.textAlign = "left";
+    labels(s.view[2], Math.min(s.view[3], nk()), L.plotW / (s.view[3] - s.view[2]), (i) => {
+      ctx.save();
+      ctx.translate((sx(i) + sx(i + 1)) / 2, L.top - 4);
+      ctx.rotate(-Math.PI / 2);
+      ctx.fillText(shortLabel(s.kTokens[i]), 0, 0);
+      ctx.restore();
+    });
+    // colour bar
+    if (s.colors) {
+      const x = L.left + L.plotW + 12;
+      for (let y = 0; y < L.plotH; y++) {
+        ctx.fillStyle = cssColor(s.colors, 1 - y / L.plotH);
+        ctx.fillRect(x, L.top + y, 12, 1.5);
+      }
+      ctx.fillStyle = "#222";
+      ctx.textAlign = "left";
+      [[0, s.vmax], [0.5, s.vmax / 2], [1, 0]].forEach(([f, v]) => ctx.fillText(fmt(v), x + 15, L.top + f * L.plotH));
+    }
+    if (s.message) {
+      ctx.fillStyle = "#555";
+      ctx.textAlign = "center";
+      ctx.fillText(s.message, L.left + L.plotW / 2, L.top + L.plotH / 2);
+    }
+  }
+
+  function valueAt(q, k) {
+    if (!s.words) return null;
+    const [q0, q1, k0, k1] = s.region;
+    if (q < q0 || q >= q1 || k < k0 || k >= k1) return null;
+    const r = binOf(s.rowStarts, q0, s.rows, q), c = binOf(s.colStarts, k0, s.cols, k);
+    const span = (starts, i, first, last, count) => (starts ? [starts[i], i + 1 < count ? starts[i + 1] : last] : [first + i, first + i + 1]);
+    return { value: F16[s.words[r * s.cols + c]], rows: span(s.rowStarts, r, q0, q1, s.rows), cols: span(s.colStarts, c, k0, k1, s.cols) };
+  }
+
+  function tokenAt(ev) {
+    const rect = canvas.getBoundingClientRect(), L = s.layout;
+    const x = ev.clientX - rect.left, y = ev.clientY - rect.top;
+    if (!L || x < L.left || x >= L.left + L.plotW || y < L.top || y >= L.top + L.plotH) return null;
+    const q = Math.floor(s.view[0] + ((y - L.top) / L.plotH) * (s.view[1] - s.view[0]));
+    const k = Math.floor(s.view[2] + ((x - L.left) / L.plotW) * (s.view[3] - s.view[2]));
+    return { q, k, x, y };
+  }
+
+  function onMove(ev) {
+    if (s.drag) {
+      const L = s.layout, [vq0, vq1, vk0, vk1] = s.drag.view;
+      const dq = ((ev.clientY - s.drag.y) / L.plotH) * (vq1 - vq0), dk = ((ev.clientX - s.drag.x) / L.plotW) * (vk1 - vk0);
+      setView([vq0 - dq, vq1 - dq, vk0 - dk, vk1 - dk]);
+      return;
+    }
+    const at = tokenAt(ev);
+    if (!at || at.q >= nq() || at.k >= nk()) { leave(); return; }
+    s.hover = at;
+    const cell = valueAt(at.q, at.k);
+    const name = (tokens, [a, b]) => (b - a > 1 ? `${shortLabel(tokens[a], 10)}\u2026${shortLabel(tokens[b - 1], 10)} [${a}\u2013${b - 1}] (max)` : `${shortLabel(tokens[a], 20)} [${a}]`);
+    tip.textContent = cell ? `${name(s.qTokens, cell.rows)} \u2192 ${name(s.kTokens, cell.cols)}: ${fmt(cell.value)}` : "loading\u2026";
+    tip.style.display = "block";
+    tip.style.left = `${at.x + 12}px`;
+    tip.style.top = `${at.y + 12}px`;
+    draw();
+    if (options.onHover) options.onHover(at.q, at.k);
+  }
+
+  function leave() {
+    if (s.hover === null) return;
+    s.hover = null;
+    tip.style.display = "none";
+    draw();
+    if (options.onHover) options.onHover(null, null);
+  }
+
+  function setView(v) {
+    const clampAxis = (a, b, n) => {
+      const span = Math.min(n, Math.max(Math.min(4, n), b - a));
+      a = Math.max(0, Math.min(n - span, a));
+      return [a, a + span];
+    };
+    const [a, b] = clampAxis(v[0], v[1], nq()), [c, d] = clampAxis(v[2], v[3], nk());
+    s.view = [a, b, c, d];
+    draw();
+    if (options.onWindow) {
+      clearTimeout(windowTimer);
+      windowTimer = setTimeout(() => options.onWindow([Math.floor(a), Math.ceil(b), Math.floor(c), Math.ceil(d)]), 200);
+    }
+  }
+
+  function onWheel(ev) {
+    if (!s.zoomable) return;
+    const at = tokenAt(ev);
+    if (!at) return;
+    ev.preventDefault();
+    const f = ev.deltaY > 0 ? 1.25 : 0.8, L = s.layout, [a, b, c, d] = s.view;
+    const fq = (at.y - L.top) / L.plotH, fk = (at.x - L.left) / L.plotW;
+    const cq = a + fq * (b - a), ck = c + fk * (d - c);
+    setView([cq - fq * (b - a) * f, cq + (1 - fq) * (b - a) * f, ck - fk * (d - c) * f, ck + (1 - fk) * (d - c) * f]);
+  }
+
+  const onDown = (ev) => { if (s.zoomable && tokenAt(ev)) s.drag = { x: ev.clientX, y: ev.clientY, view: s.view.slice(), moved: false }; };
+  const onUp = (ev) => {
+    const drag = s.drag;
+    s.drag = null;
+    if (drag && Math.abs(ev.clientX - drag.x) + Math.abs(ev.clientY - drag.y) < 3) {
+      const at = tokenAt(ev);
+      if (at && options.onClick) options.onClick(at.q, at.k);
+    }
+  };
+  canvas.addEventListener("mousemove", onMove);
+  canvas.addEventListener("mouseleave", () => { s.drag = null; leave(); });
+  canvas.addEventListener("wheel", onWheel, { passive: false });
+  canvas.addEventListener("mousedown", onDown);
+  canvas.addEventListener("mouseup", onUp);
+  canvas.addEventListener("dblclick", () => api.resetView());
+
+  const api = {
+    canvas,
+    state: s,
+    setTokens(q, k) {
+      const changed = q.length !== nq() || k.length !== nk();
+      s.qTokens = q; s.kTokens = k;
+      if (changed) s.view = [0, q.length, 0, k.length];
+    },
+    /** words: Uint16Array of float16 bits, rows x cols, covering region [q0,q1,k0,k1]. */
+    setMatrix(words, rows, cols, region, rowStarts = null, colStarts = null) {
+      Object.assign(s, { words, rows, cols, region, rowStarts, colStarts, message: "" });
+      paintImage();
+    },
+    clearMatrix(message) { s.words = null; s.message = message; },
+    setColors(colors, vmax, threshold) {
+      s.colors = colors; s.vmax = vmax; s.threshold = threshold;
+      s.lut = makeLut(colors, vmax, threshold);
+      paintImage();
+    },
+    setPinned(row) { s.pinned = row; },
+    setReveal(rows) { s.revealRows = rows; },
+    setSize(size) { s.size = size; },
+    resetView() { setView([0, nq(), 0, nk()]); },
+    draw,
+  };
+  return api;
+}
+
+/** Read matrix `key` out of a packed float16 buffer described by `info` (see base.py). */
+function packedMatrix(view, info, key) {
+  const index = info.keys.indexOf(String(key));
+  if (index < 0 || !view) return null;
+  const n = info.rows * info.cols;
+  return { words: u16Words(view, index * n * 2, n), max: info.maxima[index] };
+}

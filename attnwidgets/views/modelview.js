@@ -1,0 +1,139 @@
+// ModelView: a grid of uint8 thumbnails (layers x heads); a click opens that head in the
+// detail heatmap, whose float16 matrix the kernel sends then (ModelView._push_detail).
+
+function render({ model, el }) {
+  injectStyle();
+  const cleanups = [];
+  const root = h("div", { className: "aw-root aw-view-modelview" });
+  const bar = h("div", { className: "aw-bar" });
+  const caption = h("div", { className: "aw-note" });
+  const grid = h("canvas", { className: "aw-modelview", style: { display: "block", cursor: "pointer" } });
+  const tip = h("div", { className: "aw-tip" });
+  const gridWrap = h("div", { style: { position: "relative" } }, grid, tip);
+  const detail = h("div", { className: "aw-detail", style: { display: "none" } });
+  const panes = h("div", { style: { display: "flex", flexWrap: "wrap", gap: "16px", alignItems: "flex-start" } }, gridWrap, detail);
+  root.append(caption, bar, errorBox(model, cleanups), panes);
+  el.append(root);
+  const detailTitle = h("div", { className: "aw-note" });
+  detail.append(detailTitle);
+  const heat = createHeatmap(detail, { size: 360 });
+  bar.append(
+    h("span", { className: "aw-note" }, "click a head to open it"),
+    h("button", { onclick: () => { model.set("opened", false); model.save_changes(); } }, "close"),
+    downloadButton(() => grid, "attention-model"),
+  );
+
+  const mosaic = document.createElement("canvas");
+  const g = { cell: 40, gap: 3, left: 56, top: 34 };
+
+  function paintMosaic() {
+    const info = model.get("thumbs_info") || {};
+    if (!info.layers) return;
+    const colors = colorTable(model);
+    const bytes = bytesOf(model.get("thumbs"));
+    mosaic.width = info.heads * info.cols;
+    mosaic.height = info.layers * info.rows;
+    const ctx = mosaic.getContext("2d");
+    const img = ctx.createImageData(mosaic.width, mosaic.height);
+    const out = img.data;
+    const per = info.rows * info.cols;
+    for (let l = 0; l < info.layers; l++) for (let hd = 0; hd < info.heads; hd++) {
+      const base = (l * info.heads + hd) * per;
+      for (let r = 0; r < info.rows; r++) for (let c = 0; c < info.cols; c++) {
+        const v = bytes[base + r * info.cols + c];
+        const o = 4 * ((l * info.rows + r) * mosaic.width + hd * info.cols + c);
+        out[o] = colors[3 * v]; out[o + 1] = colors[3 * v + 1]; out[o + 2] = colors[3 * v + 2]; out[o + 3] = 255;
+      }
+    }
+    ctx.putImageData(img, 0, 0);
+  }
+
+  function drawGrid() {
+    const info = model.get("thumbs_info") || {};
+    if (!info.layers) return;
+    g.cell = Math.max(18, Math.min(56, Math.floor(620 / info.heads) - g.gap));
+    const width = g.left + info.heads * (g.cell + g.gap), height = g.top + info.layers * (g.cell + g.gap);
+    const ctx = sizeCanvas(grid, width, height);
+    Object.assign(grid.dataset, { step: g.cell + g.gap, left: g.left, top: g.top }); // geometry, for tests
+    ctx.fillStyle = "#fff";
+    ctx.fillRect(0, 0, width, height);
+    ctx.imageSmoothingEnabled = false;
+    ctx.font = "11px system-ui, sans-serif";
+    ctx.fillStyle = "#444";
+    ctx.textAlign = "center";
+    ctx.fillText("head", g.left + (info.heads * (g.cell + g.gap)) / 2, 10);
+    const names = model.get("layer_names");
+    for (let hd = 0; hd < info.heads; hd++) ctx.fillText(String(hd), g.left + hd * (g.cell + g.gap) + g.cell / 2, 26);
+    ctx.textAlign = "right";
+    ctx.textBaseline = "middle";
+    for (let l = 0; l < info.layers; l++) {
+      ctx.fillStyle = "#444";
+      ctx.fillText(String(names[l] || l).slice(0, 9), g.left - 6, g.top + l * (g.cell + g.gap) + g.cell / 2);
+      for (let hd = 0; hd < info.heads; hd++) {
+        ctx.drawImage(mosaic, hd * info.cols, l * info.rows, info.cols, info.rows, g.left + hd * (g.cell + g.gap), g.top + l * (g.cell + g.gap), g.cell, g.cell);
+      }
+    }
+    if (model.get("opened")) {
+      ctx.strokeStyle = "#e00";
+      ctx.lineWidth = 2;
+      ctx.strokeRect(g.left + model.get("head") * (g.cell + g.gap) - 1.5, g.top + model.get("layer") * (g.cell + g.gap) - 1.5, g.cell + 3, g.cell + 3);
+    }
+  }
+
+  function drawDetail() {
+    const open = model.get("opened");
+    detail.style.display = open ? "block" : "none";
+    if (!open) return;
+    const info = model.get("data_info") || {};
+    const layer = model.get("layer"), head = model.get("head");
+    detailTitle.textContent = `${model.get("layer_names")[layer]}, head ${head}`;
+    heat.setTokens(model.get("query_tokens"), model.get("key_tokens"));
+    if (info.key === `${layer}/${head}`) {
+      heat.setColors(colorTable(model), info.maxima[0], 0);
+      heat.setMatrix(u16Words(model.get("data"), 0, info.rows * info.cols), info.rows, info.cols, info.region, info.row_starts, info.col_starts);
+    } else {
+      heat.clearMatrix(model.get("offline") ? "not saved in this file" : "loading\u2026");
+    }
+    heat.draw();
+  }
+
+  function cellAt(ev) {
+    const info = model.get("thumbs_info") || {};
+    const rect = grid.getBoundingClientRect();
+    const x = ev.clientX - rect.left - g.left, y = ev.clientY - rect.top - g.top;
+    const hd = Math.floor(x / (g.cell + g.gap)), l = Math.floor(y / (g.cell + g.gap));
+    if (x < 0 || y < 0 || hd >= info.heads || l >= info.layers) return null;
+    return { layer: l, head: hd, x: x + g.left, y: y + g.top };
+  }
+  grid.addEventListener("click", (ev) => {
+    const at = cellAt(ev);
+    if (!at) return;
+    model.set("layer", at.layer);
+    model.set("head", at.head);
+    model.set("opened", true);
+    model.save_changes();
+  });
+  grid.addEventListener("mousemove", (ev) => {
+    const at = cellAt(ev);
+    tip.style.display = at ? "block" : "none";
+    if (!at) return;
+    tip.textContent = `layer ${at.layer}, head ${at.head}`;
+    tip.style.left = `${at.x + 12}px`;
+    tip.style.top = `${at.y + 12}px`;
+  });
+  grid.addEventListener("mouseleave", () => { tip.style.display = "none"; });
+
+  let frame = 0;
+  const update = () => { frame = 0; caption.textContent = model.get("title"); drawGrid(); drawDetail(); };
+  const schedule = () => { if (!frame) frame = requestAnimationFrame(update); };
+  const repaint = () => { paintMosaic(); schedule(); };
+  const events = "change:data change:data_info change:layer change:head change:opened change:title";
+  model.on(events, schedule);
+  model.on("change:thumbs change:thumbs_info change:colors", repaint);
+  cleanups.push(() => { model.off(events, schedule); model.off("change:thumbs change:thumbs_info change:colors", repaint); });
+  paintMosaic();
+  update();
+  return () => { cancelAnimationFrame(frame); cleanups.forEach((f) => f()); };
+}
+
+export default { render };

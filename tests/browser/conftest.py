@@ -1,0 +1,170 @@
+"""One JupyterLab server and one Chromium page per test session, shared by every browser test.
+
+The server listens on 127.0.0.1 on a free port with a random token and keeps its settings,
+workspaces and runtime files in a temporary directory, so a developer's own JupyterLab set-up
+never leaks in. Browser tests are skipped only when Debian's /usr/bin/chromium is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run",
+]
+# Console messages that are not the views' fault: JupyterLab asking for optional server
+# endpoints that this minimal server does not have.
+BENIGN_CONSOLE = ("favicon", "Failed to load resource: the server responded with a status of 404")
+
+pytestmark = pytest.mark.browser
+
+if not os.path.exists(CHROMIUM):
+    pytest.skip("Debian's chromium is not installed at /usr/bin/chromium (apt-get install -y chromium)", allow_module_level=True)
+
+# Each cell displays one view; its title is how the tests find it on the page.
+SETUP = '''
+import numpy as np
+from attnwidgets.record import AttentionRecord
+from attnwidgets import views as V
+
+def softmaxed(shape, seed, causal=False):
+    x = np.random.default_rng(seed).normal(size=shape) * 3
+    if causal:
+        x = np.where(np.tril(np.ones(shape[-2:], bool)), x, -np.inf)
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return (e / e.sum(-1, keepdims=True)).astype(np.float32)
+
+words = "the quick brown fox jumps over the lazy dog while the cat sleeps on a warm mat".split()
+record = AttentionRecord(softmaxed((3, 4, len(words), len(words)), 0), words)
+causal = AttentionRecord(softmaxed((2, 3, len(words), len(words)), 1, causal=True), words, kind="causal")
+'''
+
+CELLS = {
+    "heatmap": "V.Heatmap(record, title='heatmap-test')",
+    "headview": "V.HeadView(record, title='headview-test')",
+    "headview-causal": "V.HeadView(causal, title='headview-causal-test')",
+    "modelview": "V.ModelView(record, title='modelview-test')",
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def lab_server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lab")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(SETUP)] + [nbformat.v4.new_code_cell(src) for src in CELLS.values()]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, root / "views.ipynb")
+    # no "get Jupyter news?" toast over the views
+    settings = root / ".settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
+    port, token = _free_port(), secrets.token_hex(16)
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / ".config"), "JUPYTER_RUNTIME_DIR": str(root / ".runtime"), "JUPYTER_PLATFORM_DIRS": "1"}
+    log = open(root / "server.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+         "--ServerApp.port_retries=0", "--ServerApp.allow_root=True", "--LabApp.extension_manager=readonly", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+         "--LabApp.expose_app_in_browser=True", f"--LabApp.user_settings_dir={root / '.settings'}",
+         f"--LabApp.workspaces_dir={root / '.workspaces'}", "--LabApp.news_url=None",
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"JupyterLab did not start: {(root / 'server.log').read_text()[-3000:]}")
+            time.sleep(0.2)
+    yield {"base": base, "token": token, "root": root}
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class ConsoleLog:
+    def __init__(self, page):
+        self.errors: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda err: self.errors.append(f"pageerror: {err}"))
+
+    def _console(self, msg) -> None:
+        if msg.type == "error" and not any(b in msg.text for b in BENIGN_CONSOLE):
+            self.errors.append(msg.text)
+
+
+@pytest.fixture(scope="session")
+def lab_page(lab_server, browser):
+    """The test notebook open in JupyterLab with every cell run and every view painted."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    console = ConsoleLog(page)
+    page.goto(f"{lab_server['base']}/lab/tree/views.ipynb?reset&token={lab_server['token']}")
+    page.wait_for_function(
+        """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+                   const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+                   return k && k.status === 'idle'; }""",
+        timeout=60_000,
+    )
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    for name in CELLS:
+        page.wait_for_selector(f".aw-root:has(.aw-note:text-is('{name}-test')) canvas", timeout=60_000)
+    page.console = console
+    yield page
+    context.close()
+
+
+def canvas_signature(page, view: str, selector: str = "canvas") -> str:
+    """A fingerprint of what a view's canvas shows (its PNG data URL)."""
+    return page.evaluate(
+        """([view, sel]) => { const root = [...document.querySelectorAll('.aw-root')].find(r => r.querySelector('.aw-note')?.textContent === view);
+                              return root.querySelector(sel).toDataURL(); }""",
+        [view, selector],
+    )
+
+
+def wait_canvas_change(page, view: str, before: str, selector: str = "canvas") -> None:
+    page.wait_for_function(
+        """([view, sel, before]) => { const root = [...document.querySelectorAll('.aw-root')].find(r => r.querySelector('.aw-note')?.textContent === view);
+                                      const c = root && root.querySelector(sel); return c && c.toDataURL() !== before; }""",
+        arg=[view, selector, before], timeout=15_000,
+    )
+
+
+def view_root(page, view: str):
+    return page.locator(".aw-root", has=page.locator(f".aw-note:text-is('{view}')")).first

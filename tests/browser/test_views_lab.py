@@ -1,0 +1,81 @@
+"""Each view renders in JupyterLab, a control moved in the browser repaints it, and nothing logs an error."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import canvas_signature, view_root, wait_canvas_change
+
+pytestmark = pytest.mark.browser
+
+
+def test_heatmap_layer_and_head_controls_repaint(lab_page):
+    page, view = lab_page, "heatmap-test"
+    root = view_root(page, view)
+    before = canvas_signature(page, view)
+    root.locator("select[data-trait=layer]").select_option("1")
+    wait_canvas_change(page, view, before)
+    before = canvas_signature(page, view)
+    root.locator("select[data-trait=head]").select_option("mean")
+    wait_canvas_change(page, view, before)
+    assert not page.console.errors, page.console.errors
+
+
+def test_heatmap_hover_shows_value(lab_page):
+    page = lab_page
+    root = view_root(page, "heatmap-test")
+    canvas = root.locator("canvas.aw-heatmap")
+    box = canvas.bounding_box()
+    canvas.hover(position={"x": box["width"] - 120, "y": box["height"] - 40})
+    tip = root.locator(".aw-tip")
+    tip.wait_for(state="visible")
+    assert "\u2192" in tip.inner_text() and ":" in tip.inner_text()
+
+
+def test_headview_head_toggle_and_layer_repaint(lab_page):
+    page, view = lab_page, "headview-test"
+    root = view_root(page, view)
+    before = canvas_signature(page, view)
+    root.locator(".aw-heads span[data-head='0']").click()
+    wait_canvas_change(page, view, before)
+    before = canvas_signature(page, view)
+    root.locator("select[data-trait=layer]").select_option("2")
+    wait_canvas_change(page, view, before)
+    assert not page.console.errors, page.console.errors
+
+
+def test_causal_headview_hover_shows_one_token(lab_page):
+    page, view = lab_page, "headview-causal-test"
+    root = view_root(page, view)
+    before = canvas_signature(page, view)
+    canvas = root.locator("canvas.aw-headview")
+    canvas.hover(position={"x": 60, "y": 20 + 18 * 3 + 9})
+    wait_canvas_change(page, view, before)
+    assert not page.console.errors, page.console.errors
+
+
+def test_modelview_click_opens_heatmap(lab_page):
+    page, view = lab_page, "modelview-test"
+    root = view_root(page, view)
+    assert not root.locator(".aw-detail").is_visible()
+    grid = root.locator("canvas.aw-modelview")
+    step, left, top = (float(grid.get_attribute(f"data-{k}")) for k in ("step", "left", "top"))
+    grid.click(position={"x": left + 2 * step + 10, "y": top + 1 * step + 10})
+    root.locator(".aw-detail canvas").wait_for(state="visible")
+    page.wait_for_function(
+        "el => !el.querySelector('.aw-detail').textContent.includes('loading')", arg=root.element_handle()
+    )
+    assert "layer 1, head 2" in root.locator(".aw-detail .aw-note").inner_text()
+    assert not page.console.errors, page.console.errors
+
+
+def test_screenshots(lab_page, tmp_path):
+    """Pictures of each view for a human to look at (copied to docs/screenshots by hand)."""
+    import os
+
+    out = os.environ.get("AW_SCREENSHOTS", str(tmp_path))
+    for name in ("heatmap-test", "headview-test", "headview-causal-test", "modelview-test"):
+        root = view_root(lab_page, name)
+        root.scroll_into_view_if_needed()
+        png = root.screenshot(path=os.path.join(out, name.replace("-test", "") + ".png"))
+        assert len(png) > 2000
