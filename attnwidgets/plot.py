@@ -41,7 +41,8 @@ def _short(token: str, width: int = 14) -> str:
 
 
 def heatmap(matrix: Any, query_tokens: Sequence[str] | None = None, key_tokens: Sequence[str] | None = None, *, colormap: str = "viridis",
-            vmax: float | None = None, threshold: float = 0.0, title: str = "", pinned: int = -1, reveal: int | None = None, ax: Any = None) -> Any:
+            vmax: float | None = None, threshold: float = 0.0, title: str = "", pinned: int = -1, reveal: int | None = None, ax: Any = None,
+            xlabel: str = "key", ylabel: str = "query") -> Any:
     """One [queries, keys] matrix with token labels and a colour bar."""
     matrix = np.asarray(matrix, dtype=np.float32)
     if matrix.ndim != 2:
@@ -67,8 +68,8 @@ def heatmap(matrix: Any, query_tokens: Sequence[str] | None = None, key_tokens: 
         set_ticks(ticks)
         set_labels([_short(tokens[i]) for i in ticks], fontsize=7)
     ax.tick_params(axis="x", rotation=90)
-    ax.set_xlabel("key")
-    ax.set_ylabel("query")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     if 0 <= pinned < nq:
         ax.axhspan(pinned - 0.5, pinned + 0.5, fill=False, edgecolor="red", linewidth=1.2)
     if title:
@@ -150,7 +151,8 @@ def model_view(record: AttentionRecord, *, colormap: str = "viridis", thumbnail:
 
 def alignment(matrix: Any, source_tokens: Sequence[str], target_tokens: Sequence[str], *, step: int | None = None, colormap: str = "viridis", title: str = "") -> Any:
     """Target (rows) over source (columns) attention, rows after `step` hidden as not decoded yet."""
-    return heatmap(matrix, target_tokens, source_tokens, colormap=colormap, title=title or "alignment: target rows over source columns", reveal=step)
+    return heatmap(matrix, target_tokens, source_tokens, colormap=colormap, title=title or "alignment", reveal=step,
+                   xlabel="source", ylabel="target")
 
 
 def image_attention(image: Any, attention_map: Any | None, *, opacity: float = 0.5, colormap: str = "viridis", title: str = "",

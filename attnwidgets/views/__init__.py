@@ -1,8 +1,11 @@
 """Interactive attention views: one anywidget class and one ES module per view."""
 
+from .alignment import AlignmentView
 from .base import AttentionView
+from .explore import Explorer, explore
 from .headview import HeadView
 from .heatmap import Heatmap
+from .image import ImageAttention
 from .modelview import ModelView
 
-__all__ = ["AttentionView", "Heatmap", "HeadView", "ModelView"]
+__all__ = ["AlignmentView", "AttentionView", "Explorer", "Heatmap", "HeadView", "ImageAttention", "ModelView", "explore"]

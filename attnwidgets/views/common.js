@@ -175,10 +175,34 @@ function fmt(v) {
   return Number.isFinite(v) ? (Math.abs(v) >= 0.01 || v === 0 ? v.toFixed(3) : v.toExponential(2)) : String(v);
 }
 
-// Ten colours that stay apart for colour-blind readers (Okabe-Ito + Tol), then a hue walk.
+// Twelve colours that stay apart for colour-blind readers (Okabe-Ito + Tol), then a hue walk.
 const HEAD_COLORS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#999933", "#882255", "#44AA99", "#332288", "#AA4499", "#117733"];
 function headColor(i) {
   return i < HEAD_COLORS.length ? HEAD_COLORS[i] : `hsl(${(i * 137.5) % 360},65%,45%)`;
+}
+
+/** A <select> over heads plus the mean/max aggregates, bound to the `head` and `aggregate` traits. */
+function headSelect(model, cleanups) {
+  const options = [];
+  for (let i = 0; i < model.get("n_heads"); i++) options.push([String(i), `head ${i}`]);
+  if (model.get("n_heads") > 1) options.push(["mean", "mean of heads"], ["max", "max of heads"]);
+  const sel = h("select", { "data-trait": "head" }, ...options.map(([v, l]) => h("option", { value: v }, l)));
+  const sync = () => { sel.value = model.get("aggregate") || String(model.get("head")); };
+  sel.addEventListener("change", () => {
+    if (sel.value === "mean" || sel.value === "max") model.set("aggregate", sel.value);
+    else { model.set("aggregate", ""); model.set("head", Number(sel.value)); }
+    model.save_changes();
+  });
+  model.on("change:head change:aggregate", sync);
+  cleanups.push(() => model.off("change:head change:aggregate", sync));
+  sync();
+  return sel;
+}
+
+function colormapSelect(model, cleanups) {
+  const names = ["viridis", "cividis", "magma", "Greys"];
+  if (!names.includes(model.get("colormap"))) names.unshift(model.get("colormap"));
+  return boundSelect(model, "colormap", names.map((n) => [n, n]), cleanups);
 }
 
 // ---- the heatmap component (Heatmap, ModelView's detail pane, AlignmentView) ----------
@@ -257,7 +281,7 @@ function createHeatmap(parent, options = {}) {
       ctx.drawImage(image, sx(k0), sy(q0), sx(k1) - sx(k0), sy(q1) - sy(q0));
     }
     if (s.revealRows < nq()) {
-      ctx.fillStyle = "rgba(240,240,240,0.92)";
+      ctx.fillStyle = "#f2f2f2"; // opaque: the rows not decoded yet must not show through
       ctx.fillRect(L.left, sy(s.revealRows), L.plotW, L.top + L.plotH - sy(s.revealRows));
     }
     const band = (q, k) => {

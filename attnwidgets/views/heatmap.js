@@ -1,30 +1,6 @@
 // Heatmap view: the matrix comes from `data` (float16, see Heatmap._push); a head that is
 // already in the buffer repaints at once, any other waits for the kernel's reply.
 
-/** A <select> over heads plus the mean/max aggregates, bound to the `head` and `aggregate` traits. */
-function headSelect(model, cleanups) {
-  const options = [];
-  for (let i = 0; i < model.get("n_heads"); i++) options.push([String(i), `head ${i}`]);
-  if (model.get("n_heads") > 1) options.push(["mean", "mean of heads"], ["max", "max of heads"]);
-  const sel = h("select", { "data-trait": "head" }, ...options.map(([v, l]) => h("option", { value: v }, l)));
-  const sync = () => { sel.value = model.get("aggregate") || String(model.get("head")); };
-  sel.addEventListener("change", () => {
-    if (sel.value === "mean" || sel.value === "max") model.set("aggregate", sel.value);
-    else { model.set("aggregate", ""); model.set("head", Number(sel.value)); }
-    model.save_changes();
-  });
-  model.on("change:head change:aggregate", sync);
-  cleanups.push(() => model.off("change:head change:aggregate", sync));
-  sync();
-  return sel;
-}
-
-function colormapSelect(model, cleanups) {
-  const names = ["viridis", "cividis", "magma", "Greys"];
-  if (!names.includes(model.get("colormap"))) names.unshift(model.get("colormap"));
-  return boundSelect(model, "colormap", names.map((n) => [n, n]), cleanups);
-}
-
 function render({ model, el }) {
   injectStyle();
   const cleanups = [];

@@ -49,6 +49,13 @@ def softmaxed(shape, seed, causal=False):
 words = "the quick brown fox jumps over the lazy dog while the cat sleeps on a warm mat".split()
 record = AttentionRecord(softmaxed((3, 4, len(words), len(words)), 0), words)
 causal = AttentionRecord(softmaxed((2, 3, len(words), len(words)), 1, causal=True), words, kind="causal")
+source, target = "le chat dort sur le tapis".split(), "the cat sleeps on the mat".split()
+cross = AttentionRecord(softmaxed((2, 2, 6, 6), 2), target, source, kind="cross")
+yy, xx = np.mgrid[0:60, 0:90]
+picture = np.stack([xx * 2.8, yy * 4.2, 255 - xx * 2.8], -1).astype(np.uint8)
+gates = 1 / (1 + np.exp(-np.random.default_rng(3).normal(size=(2, 1, 1, 6 * 9)) * 2))
+spatial = AttentionRecord(gates.astype(np.float32), ["image"], [str(i) for i in range(54)], kind="spatial", grid=(6, 9))
+channels = AttentionRecord((1 / (1 + np.exp(-np.random.default_rng(4).normal(size=(2, 1, 1, 24))))).astype(np.float32), ["image"], [str(i) for i in range(24)], kind="channel")
 '''
 
 CELLS = {
@@ -56,6 +63,9 @@ CELLS = {
     "headview": "V.HeadView(record, title='headview-test')",
     "headview-causal": "V.HeadView(causal, title='headview-causal-test')",
     "modelview": "V.ModelView(record, title='modelview-test')",
+    "alignment": "V.AlignmentView(cross, step=2, title='alignment-test')",
+    "image": "V.ImageAttention(picture, spatial, channel=channels, title='image-test')",
+    "explore": "ex = V.explore(record)\nex.views['head view'].title = 'explore-test'\nex",
 }
 
 

@@ -74,8 +74,44 @@ def test_screenshots(lab_page, tmp_path):
     import os
 
     out = os.environ.get("AW_SCREENSHOTS", str(tmp_path))
-    for name in ("heatmap-test", "headview-test", "headview-causal-test", "modelview-test"):
+    for name in ("heatmap-test", "headview-test", "headview-causal-test", "modelview-test", "alignment-test", "image-test"):
         root = view_root(lab_page, name)
         root.scroll_into_view_if_needed()
         png = root.screenshot(path=os.path.join(out, name.replace("-test", "") + ".png"))
         assert len(png) > 2000
+
+
+def test_alignment_step_slider_reveals_rows(lab_page):
+    page, view = lab_page, "alignment-test"
+    root = view_root(page, view)
+    assert root.locator(".aw-target span").nth(2).evaluate("e => getComputedStyle(e).visibility") == "hidden"
+    before = canvas_signature(page, view)
+    root.locator("input[data-trait=step]").fill("5")
+    wait_canvas_change(page, view, before)
+    assert root.locator(".aw-target span").nth(4).evaluate("e => getComputedStyle(e).visibility") == "visible"
+    assert not page.console.errors, page.console.errors
+
+
+def test_image_opacity_and_layer_repaint(lab_page):
+    page, view = lab_page, "image-test"
+    root = view_root(page, view)
+    before = canvas_signature(page, view, "canvas.aw-image")
+    root.locator("input[data-trait=opacity]").fill("0.9")
+    wait_canvas_change(page, view, before, "canvas.aw-image")
+    before = canvas_signature(page, view, "canvas.aw-channels")
+    root.locator("select[data-trait=layer]").select_option("1")
+    wait_canvas_change(page, view, before, "canvas.aw-channels")
+    assert not page.console.errors, page.console.errors
+
+
+def test_explore_layer_slider_drives_the_views(lab_page):
+    page, view = lab_page, "explore-test"
+    root = view_root(page, view)
+    before = canvas_signature(page, view)
+    explorer = page.locator(".widget-vbox", has=root).last
+    handle = explorer.locator(".widget-slider .noUi-handle").first
+    handle.focus()
+    handle.press("ArrowRight")
+    wait_canvas_change(page, view, before)
+    assert root.locator("select[data-trait=layer]").input_value() == "1"
+    assert not page.console.errors, page.console.errors

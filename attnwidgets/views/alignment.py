@@ -1,0 +1,62 @@
+"""AlignmentView: target over source attention of a seq2seq model, revealed one decoding step at a time."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import traitlets as t
+
+from ..record import AttentionRecord, EncoderDecoderRecord
+from .base import as_record
+from .heatmap import Heatmap
+
+
+class AlignmentView(Heatmap):
+    """Cross-attention of an encoder-decoder (or any seq2seq model): target rows over source columns.
+
+    >>> AlignmentView(capture(...))                 # an EncoderDecoderRecord: its .cross part
+    >>> AlignmentView(weights, source_tokens=src, target_tokens=tgt)   # notebook 02's [T, S] array
+
+    ``step`` is how many target tokens are decoded so far: the rows after it are hidden and
+    the source tokens are shaded by the attention of the last decoded token. Everything of
+    Heatmap (layer, head, aggregate, zoom, ...) applies.
+    """
+
+    _js_file = "alignment.js"
+
+    step = t.Int(1, help="target tokens revealed so far (0..number of target tokens); the last one is being decoded").tag(sync=True)
+
+    def __init__(self, record: Any, source_tokens: Sequence[str] | None = None, target_tokens: Sequence[str] | None = None, **kwargs: Any) -> None:
+        if isinstance(record, EncoderDecoderRecord):
+            record = record.cross
+        if not isinstance(record, AttentionRecord):
+            matrix = np.asarray(record.detach().float().cpu().numpy() if hasattr(record, "detach") else record)
+            if matrix.ndim != 2:
+                raise ValueError(f"AlignmentView takes an EncoderDecoderRecord, a cross-attention AttentionRecord or a 2-D [target, source] array; got shape {matrix.shape}.")
+            if source_tokens is None or target_tokens is None:
+                raise TypeError("AlignmentView of a plain array needs source_tokens (columns) and target_tokens (rows).")
+            record = AttentionRecord.from_matrix(matrix, list(target_tokens), list(source_tokens), kind="cross")
+        elif source_tokens is not None or target_tokens is not None:
+            raise TypeError("AlignmentView: tokens come from the record; pass source_tokens/target_tokens only with a plain array.")
+        record = as_record(record, what="AlignmentView")
+        if record.kind not in ("cross", "self", "causal"):
+            raise ValueError(f"AlignmentView shows token-to-token attention; this record is {record.kind}.")
+        kwargs.setdefault("step", record.n_queries)
+        super().__init__(record, **kwargs)
+
+    @t.validate("step")
+    def _valid_step(self, proposal: Any) -> int:
+        n = self._record.n_queries
+        if not 0 <= proposal["value"] <= n:
+            self._refuse(f"step {proposal['value']} is out of range: there are {n} target tokens (0 to {n}).")
+        return proposal["value"]
+
+    def to_figure(self) -> Any:
+        from .. import plot
+
+        head = self.aggregate or f"head {self.head}"
+        return plot.alignment(
+            self.matrix(), self._record.key_tokens, self._record.query_tokens, step=self.step, colormap=self.colormap,
+            title=self.title or f"{self._record.layer_names[self.layer]}, {head}, step {self.step}",
+        )
