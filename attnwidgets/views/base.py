@@ -262,7 +262,7 @@ for (const [path, b64] of payload.buffers) {
 const listeners = {};
 const model = {
   get: (k) => state[k],
-  set(k, v) { state[k] = v; for (const f of listeners["change:" + k] || []) f(); },
+  set(k, v) { if (state[k] === v) return; state[k] = v; for (const f of listeners["change:" + k] || []) f(); },
   on(events, f) { for (const e of events.split(" ")) (listeners[e] = listeners[e] || []).push(f); },
   off(events, f) { for (const e of (events || "").split(" ")) listeners[e] = (listeners[e] || []).filter((g) => g !== f); },
   save_changes() {},

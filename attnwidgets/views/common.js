@@ -189,8 +189,9 @@ function headSelect(model, cleanups) {
   const sel = h("select", { "data-trait": "head" }, ...options.map(([v, l]) => h("option", { value: v }, l)));
   const sync = () => { sel.value = model.get("aggregate") || String(model.get("head")); };
   sel.addEventListener("change", () => {
-    if (sel.value === "mean" || sel.value === "max") model.set("aggregate", sel.value);
-    else { model.set("aggregate", ""); model.set("head", Number(sel.value)); }
+    const value = sel.value; // read first: each model.set re-syncs the select
+    if (value === "mean" || value === "max") model.set("aggregate", value);
+    else { model.set("head", Number(value)); model.set("aggregate", ""); }
     model.save_changes();
   });
   model.on("change:head change:aggregate", sync);

@@ -115,3 +115,11 @@ def test_explore_layer_slider_drives_the_views(lab_page):
     wait_canvas_change(page, view, before)
     assert root.locator("select[data-trait=layer]").input_value() == "1"
     assert not page.console.errors, page.console.errors
+
+
+def test_a_refused_value_shows_its_message_in_the_widget(lab_page):
+    root = view_root(lab_page, "error-test")
+    box = root.locator(".aw-error")
+    box.wait_for(state="visible")
+    assert "layer 99 is out of range" in box.inner_text()
+    assert root.locator("canvas.aw-heatmap").bounding_box()["height"] > 100  # still drawn, never blank
