@@ -104,9 +104,45 @@ def _encode(model: torch.nn.Module, tokenizer: Any, inputs: Any, truncate: bool,
     raise TypeError(f"inputs must be text, a list of texts, token ids or a dict of tensors; got {type(inputs).__name__}.")
 
 
+def _check_batch(model: torch.nn.Module, batch: dict) -> None:
+    """Shapes and dtypes of a dict of model inputs, checked before the model sees them."""
+    config = getattr(model, "config", None)
+    vision = getattr(config, "vision_config", None) or config
+    name = type(model).__name__
+    for key, value in batch.items():
+        if value is None or key not in ("input_ids", "decoder_input_ids", "attention_mask", "decoder_attention_mask", "pixel_values", "input_features"):
+            continue
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"{key} must be a torch tensor, got {type(value).__name__}; convert it with torch.as_tensor(...) (or ask the tokenizer/processor for return_tensors='pt').")
+        if key in ("input_ids", "decoder_input_ids", "attention_mask", "decoder_attention_mask"):
+            if value.is_floating_point() or value.ndim != 2 or value.shape[1] == 0:
+                raise ValueError(f"{key} must be integers shaped [batch, length] with length >= 1; got {value.dtype} of shape {tuple(value.shape)}." + (" Add a batch dimension: ids[None]." if value.ndim == 1 else ""))
+        elif key == "pixel_values":
+            channels = getattr(vision, "num_channels", None)
+            if not value.is_floating_point():
+                raise TypeError(f"pixel_values must be floating point (normalised as the model expects), got {value.dtype}; use the model's image processor, or pixels.float() / 255 and normalise.")
+            if value.ndim != 4:
+                hint = " Add a batch dimension: pixels[None]." if value.ndim == 3 else ""
+                raise ValueError(f"pixel_values must be shaped [batch, channels, height, width]; got shape {tuple(value.shape)}.{hint}")
+            if isinstance(channels, int) and value.shape[1] != channels:
+                hint = " The image looks channels-last: pixels.permute(0, 3, 1, 2)." if value.shape[-1] == channels else ""
+                raise ValueError(f"{name} reads images with {channels} channels, but pixel_values has {value.shape[1]} (shape {tuple(value.shape)}: [batch, channels, height, width]).{hint}")
+        elif key == "input_features":
+            mels = getattr(config, "num_mel_bins", None)
+            if not value.is_floating_point() or value.ndim != 3:
+                raise ValueError(f"input_features must be floating point and shaped [batch, mel bins, frames]; got {value.dtype} of shape {tuple(value.shape)}. Use the model's feature extractor (e.g. WhisperFeatureExtractor) on the audio.")
+            if isinstance(mels, int) and value.shape[1] != mels:
+                raise ValueError(f"{name} reads {mels} mel bins, but input_features has {value.shape[1]} (shape {tuple(value.shape)}: [batch, mel bins, frames]).")
+    for ids, mask in (("input_ids", "attention_mask"), ("decoder_input_ids", "decoder_attention_mask")):
+        if isinstance(batch.get(ids), torch.Tensor) and isinstance(batch.get(mask), torch.Tensor) and batch[ids].shape != batch[mask].shape:
+            raise ValueError(f"{mask} has shape {tuple(batch[mask].shape)} but {ids} has shape {tuple(batch[ids].shape)}: give one 0/1 flag per token.")
+
+
 def _tokens(tokenizer: Any, ids: Sequence[int]) -> list[str]:
     if tokenizer is not None and hasattr(tokenizer, "convert_ids_to_tokens"):
-        return [str(t) for t in tokenizer.convert_ids_to_tokens([int(i) for i in ids])]
+        tokens = tokenizer.convert_ids_to_tokens([int(i) for i in ids])
+        # an id beyond the tokenizer's vocabulary (models often have spare rows) keeps its number
+        return [str(int(i)) if t is None else str(t) for i, t in zip(ids, tokens)]
     return [str(int(i)) for i in ids]
 
 
@@ -136,7 +172,11 @@ def ensure_eager(model: torch.nn.Module) -> None:
     try:
         model.set_attn_implementation("eager")
     except Exception as err:
-        raise NoAttentionError(f"{type(model).__name__} uses {impl!r} attention, which returns no weights, and cannot switch to eager: {err}. Load it with attn_implementation='eager'.") from None
+        raise NoAttentionError(
+            f"{type(model).__name__} uses {impl!r} attention, which returns no weights, and cannot switch to eager ({err}). "
+            "Load it with attn_implementation='eager'; a model that has only a fused (flash) kernel never forms the weights, "
+            "so capture modules that compute them with capture_modules(model, inputs, modules=[...])."
+        ) from None
     if model not in _SWITCHED:
         _SWITCHED.add(model)
         warnings.warn(f"attnwidgets switched {type(model).__name__} from {impl!r} to eager attention: {impl} kernels return no attention weights. Results are the same; eager is slower on long inputs. Load with attn_implementation='eager' to skip this.", UserWarning, stacklevel=3)
@@ -165,6 +205,8 @@ def _layer_names(model: torch.nn.Module, part: str, n: int) -> list[str]:
         names = [s for s in names if not is_cross(s)]
         if part in ("encoder", "decoder"):
             names = [s for s in names if re.search(rf"(^|\.){part}", s)]
+    if len(names) != n:  # a pooling head's attention (SigLIP) is not a layer: layers sit in a numbered list
+        names = [s for s in names if re.search(r"\.\d+(\.|$)", s)]
     return names if len(names) == n else [f"{part} layer {i}" if part != "all" else f"layer {i}" for i in range(n)]
 
 
@@ -174,6 +216,18 @@ def _layer_names(model: torch.nn.Module, part: str, n: int) -> list[str]:
 def _stack(attentions: Any, index: int, model: torch.nn.Module, what: str) -> np.ndarray:
     if attentions is None or len(attentions) == 0 or any(a is None for a in attentions):
         impl = getattr(getattr(model, "config", None), "_attn_implementation", "?")
+        got = "None" if attentions is None else ("an empty tuple" if len(attentions) == 0 else "None for some layers")
+        if not attention_module_names(model):
+            raise NoAttentionError(
+                f"{type(model).__name__} has no attention layers (no submodule is an attention module), so it has no {what} to capture "
+                f"(it gave {got}): state-space models such as Mamba and plain CNNs such as ResNet mix positions without attention weights. "
+                "Capture a model that has attention, or, for gates such as SE/CBAM in a CNN, name those modules: capture_modules(model, inputs, modules=[...])."
+            )
+        if impl == "eager":
+            raise NoAttentionError(
+                f"{type(model).__name__} returned no {what} ({got}) although it runs eager attention: its forward does not hand the weights back. "
+                "Capture its attention modules by hooks instead: capture_modules(model, inputs, modules=[...], weights_from=...)."
+            )
         raise NoAttentionError(
             f"{type(model).__name__} returned no {what} (attention implementation {impl!r}). "
             "Load it with attn_implementation='eager' or call model.set_attn_implementation('eager'); "
@@ -205,12 +259,33 @@ def _kv_heads(model: torch.nn.Module, n_heads: int) -> tuple[int, ...] | None:
     return tuple(h // group for h in range(n_heads))
 
 
-def _is_causal(weights: np.ndarray) -> bool:
+def _is_causal(weights: np.ndarray, padding: np.ndarray | None = None) -> bool:
     n_q, n_k = weights.shape[-2:]
     if n_k < 2:
         return False
     future = np.triu(np.ones((n_q, n_k), dtype=bool), k=n_k - n_q + 1)
+    if padding is not None and n_q == n_k:
+        # padding says nothing: with left padding a query whose every key is masked comes back uniform
+        live = ~np.asarray(padding, dtype=bool)
+        future &= live[:, None] & live[None, :]
     return bool(future.any()) and float(np.abs(weights[..., future]).max()) == 0.0
+
+
+def _self_kind(weights: np.ndarray, padding: np.ndarray | None) -> tuple[str, dict]:
+    """"causal" or "self". A causal model's padded query rows that spread onto later keys (left
+    padding: every key masked, so the softmax comes back uniform) are zeroed in place and listed in
+    meta; every other row is the model's own output. Views and analyses leave padding out anyway."""
+    if not _is_causal(weights, padding):
+        return "self", {}
+    if padding is None or not np.any(padding):
+        return "causal", {}
+    n_q, n_k = weights.shape[-2:]
+    future = np.triu(np.ones((n_q, n_k), dtype=bool), k=n_k - n_q + 1)
+    leaks = np.asarray(padding, dtype=bool) & ((weights != 0) & future).any(axis=(0, 1, 3))
+    if not leaks.any():
+        return "causal", {}
+    weights[:, :, leaks] = 0.0
+    return "causal", {"padding_rows_zeroed": [int(i) for i in np.flatnonzero(leaks)]}
 
 
 @contextmanager
@@ -265,6 +340,7 @@ def capture(
 
     ensure_eager(model)
     batch = _encode(model, tokenizer, inputs, truncate)
+    _check_batch(model, batch)
     special_given = batch.pop("special_tokens_mask", None)
     first = next(iter(batch.values()))
     size = first.shape[0] if hasattr(first, "shape") else 1
@@ -299,8 +375,8 @@ def _record(model, tokenizer, weights, batch, index, special_given, part, meta=N
     tokens, special, padding = _axis_info(tokenizer, batch, index, special_given)
     grid = None
     if tokens is None:  # vision or audio inputs: positions, not tokens
-        tokens, special, grid = _positions(model, n_q)
-    kind = "causal" if _is_causal(weights) else "self"
+        tokens, special, grid = _positions(model, n_q, batch)
+    kind, zeroed = _self_kind(weights, padding)
     return AttentionRecord(
         weights,
         tokens,
@@ -311,24 +387,39 @@ def _record(model, tokenizer, weights, batch, index, special_given, part, meta=N
         layer_names=_layer_names(model, part, n_layers),
         kv_heads=_kv_heads(model, n_heads),
         grid=grid,
-        meta={**_dtype_meta(model), **(meta or {})},
+        meta={**_dtype_meta(model), **zeroed, **(meta or {})},
         **extra,
     )
 
 
-def _positions(model: torch.nn.Module, n: int) -> tuple[list[str], np.ndarray, tuple[int, int] | None]:
-    """Labels for vision-transformer patches (with [CLS]/register tokens first) or audio frames."""
+def _pair(value: Any) -> tuple[int, int] | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value, value)
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return (int(value[0]), int(value[1]))
+    return None
+
+
+def _positions(model: torch.nn.Module, n: int, batch: dict | None = None) -> tuple[list[str], np.ndarray, tuple[int, int] | None]:
+    """Labels for vision-transformer positions ([CLS], DeiT's distillation token and register tokens
+    first, then the patches row by row) or audio frames. The patch grid follows the image given,
+    not only the config: models that interpolate position embeddings take other sizes."""
     config = getattr(model, "config", None)
     config = getattr(config, "vision_config", None) or config
-    image, patch = getattr(config, "image_size", None), getattr(config, "patch_size", None)
-    if isinstance(image, int) and isinstance(patch, int) and patch > 0:
-        side = image // patch
-        n_extra = n - side * side
-        if 0 <= n_extra <= 8:
-            labels = ["[CLS]"] + [f"[REG{i}]" for i in range(1, n_extra)] if n_extra else []
-            labels += [f"patch {r},{c}" for r in range(side) for c in range(side)]
+    patch = _pair(getattr(config, "patch_size", None))
+    pixels = None if batch is None else batch.get("pixel_values")
+    size = tuple(pixels.shape[-2:]) if getattr(pixels, "ndim", 0) == 4 else _pair(getattr(config, "image_size", None))
+    if patch is not None and size is not None and min(patch) > 0:
+        rows, cols = size[0] // patch[0], size[1] // patch[1]
+        n_extra = n - rows * cols
+        if rows * cols > 0 and 0 <= n_extra <= 16:
+            labels = ["[CLS]"] if n_extra else []
+            if getattr(config, "model_type", "") == "deit" and n_extra >= 2:
+                labels.append("[DIST]")  # DeiT's distillation token
+            labels += [f"[REG{i}]" for i in range(1, n_extra - len(labels) + 1)]
+            labels += [f"patch {r},{c}" for r in range(rows) for c in range(cols)]
             special = np.arange(n) < n_extra
-            return labels, special, (side, side)
+            return labels, special, (rows, cols)
     return [f"frame {i}" for i in range(n)], np.zeros(n, dtype=bool), None
 
 
@@ -350,8 +441,11 @@ def _capture_generation(model, tokenizer, batch, index, new_tokens, special_give
     weights = np.zeros(first.shape[:2] + (n, n), dtype=np.float32)
     weights[:, :, :prompt_len, :prompt_len] = first
     for t, step in enumerate(steps[1:], start=prompt_len):
-        row = _stack(step, 0, model, "attentions")  # [layers, heads, 1, t + 1]
-        weights[:, :, t, : t + 1] = row[:, :, -1]
+        _stack(step[:1], 0, model, "attentions")  # says so if a step came back empty
+        for layer, a in enumerate(step):
+            # [heads, keys]: the t + 1 keys so far, or a sliding-window layer's last few (Mistral, Gemma 2)
+            row = a[0, :, -1].detach().float().cpu().numpy()
+            weights[layer, :, t, t + 1 - row.shape[-1] : t + 1] = row
     full = {"input_ids": sequence[None, :n]}
     if "attention_mask" in batch:
         mask = torch.ones(1, n, dtype=batch["attention_mask"].dtype)
@@ -367,7 +461,8 @@ def _capture_encoder_decoder(model, tokenizer, batch, index, target, generate, s
         raise ValueError("give either target (teacher forcing) or generate (greedy decoding), not both.")
     if generate is not None:
         with _inference(model):
-            seq = model.generate(**{k: v[index : index + 1] for k, v in batch.items()}, max_new_tokens=generate, do_sample=False)
+            # the dict's sequences keep the decoder's start token (Whisper's plain output drops it)
+            seq = model.generate(**{k: v[index : index + 1] for k, v in batch.items()}, max_new_tokens=generate, do_sample=False, return_dict_in_generate=True).sequences
         target_batch = {"decoder_input_ids": seq[:, :-1] if seq.shape[1] > 1 else seq}
         batch = {k: v[index : index + 1] for k, v in batch.items()}
         special_given = None if special_given is None else special_given[index : index + 1]
@@ -385,8 +480,14 @@ def _capture_encoder_decoder(model, tokenizer, batch, index, target, generate, s
     device = _device(model)
     batch = {**batch, **{k: v.to(device) for k, v in target_batch.items()}}
     size = batch["decoder_input_ids"].shape[0] if "decoder_input_ids" in batch else None
-    if size is not None and size not in (1, next(iter(batch.values())).shape[0]):
+    n_inputs = next(iter(batch.values())).shape[0]
+    if size is not None and size not in (1, n_inputs):
         raise ValueError("target must have one text per input text.")
+    if size == 1 and n_inputs > 1:  # one target for every input: the model needs it once per input
+        for key in ("decoder_input_ids", "decoder_attention_mask"):
+            if key in batch:
+                batch[key] = batch[key].expand(n_inputs, -1)
+        size = n_inputs
     dec_index = index if size is None or size > 1 else 0
 
     with _inference(model):
@@ -406,7 +507,9 @@ def _capture_encoder_decoder(model, tokenizer, batch, index, target, generate, s
         n = dec.shape[2]
         dec_tokens, dec_special, dec_padding = [f"t{i}" for i in range(n)], None, None
     name = _model_name(model)
-    decoder = AttentionRecord(dec, dec_tokens, kind="causal" if _is_causal(dec) else "self", query_special=dec_special, query_padding=dec_padding, model_name=name, layer_names=_layer_names(model, "decoder", dec.shape[0]), kv_heads=_kv_heads(model, dec.shape[1]), meta=_dtype_meta(model))
+    dec_kind, zeroed = _self_kind(dec, dec_padding)
+    dec_kind = "causal" if dec.shape[-1] == 1 else dec_kind  # a decoder is causal, even over its start token alone
+    decoder = AttentionRecord(dec, dec_tokens, kind=dec_kind, query_special=dec_special, query_padding=dec_padding, model_name=name, layer_names=_layer_names(model, "decoder", dec.shape[0]), kv_heads=_kv_heads(model, dec.shape[1]), meta={**_dtype_meta(model), **zeroed})
     cross_record = AttentionRecord(
         cross,
         dec_tokens,
