@@ -15,7 +15,7 @@ from .record import AttentionRecord
 
 # Enough cells to show structure on paper; longer axes are max-pooled so peaks survive.
 FIGURE_RESOLUTION = 512
-MAX_LABELS = 40
+MAX_LABELS = 32
 
 
 def _figure(width: float, height: float) -> Any:

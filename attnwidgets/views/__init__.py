@@ -2,7 +2,7 @@
 
 from .alignment import AlignmentView
 from .base import AttentionView
-from .explore import Explorer, explore
+from .explorer import Explorer, explore
 from .headview import HeadView
 from .heatmap import Heatmap
 from .image import ImageAttention

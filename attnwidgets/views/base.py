@@ -51,6 +51,17 @@ def max_pool(matrix: np.ndarray, row_starts: np.ndarray | None, col_starts: np.n
     return matrix
 
 
+def as_torch(array: np.ndarray) -> Any:
+    """A torch view of a (read-only) record array, without a copy; views only read from it."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(np.ascontiguousarray(array))
+
+
 def float16_bytes(arrays: Sequence[np.ndarray]) -> bytes:
     """Matrices as one little-endian float16 buffer, back to back (the browser slices it)."""
     if not arrays:
@@ -125,6 +136,9 @@ class AttentionView(anywidget.AnyWidget):
     """
 
     _js_file: str = ""
+    # The PNG beside the widget in the display message (for GitHub, nbviewer, a reopened notebook).
+    # Drawing it with matplotlib costs 0.2-1 s per display; set False on the class to skip it.
+    png_fallback: bool = True
 
     error = t.Unicode("", help="why the last value was refused or the view could not draw; shown in the widget").tag(sync=True)
     colormap = t.Unicode("viridis", help="matplotlib colour map name (viridis and cividis are colour-blind safe)").tag(sync=True)
@@ -202,7 +216,7 @@ class AttentionView(anywidget.AnyWidget):
     def to_png(self, dpi: int = 72) -> bytes:
         fig = self.to_figure()
         buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+        fig.savefig(buf, format="png", dpi=dpi)  # the figures use constrained layout: "tight" would draw twice
         return buf.getvalue()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
@@ -210,6 +224,8 @@ class AttentionView(anywidget.AnyWidget):
         if bundle is None:
             return None
         data, metadata = bundle
+        if not self.png_fallback:
+            return data, metadata
         try:
             # GitHub, nbviewer and a reopened notebook without a kernel show this picture
             data["image/png"] = base64.b64encode(self.to_png()).decode("ascii")

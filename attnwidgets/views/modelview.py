@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import traitlets as t
 
-from .base import MAX_RESOLUTION, AttentionView, as_record, bin_starts, check_index, float16_bytes, max_pool, uint8_bytes
+from .base import MAX_RESOLUTION, AttentionView, as_record, as_torch, bin_starts, check_index, float16_bytes, max_pool, uint8_bytes
 
 
 class ModelView(AttentionView):
@@ -83,11 +83,13 @@ class ModelView(AttentionView):
     def _push_thumbs(self) -> None:
         w = self._record.weights
         rs, cs = bin_starts(0, w.shape[2], self.thumbnail), bin_starts(0, w.shape[3], self.thumbnail)
-        pooled = w
-        if rs is not None:
-            pooled = np.maximum.reduceat(pooled, rs, axis=2)
-        if cs is not None:
-            pooled = np.maximum.reduceat(pooled, cs, axis=3)
+        if rs is None and cs is None:
+            pooled = w
+        else:  # every head at once; torch's pooling is several times faster than reduceat here
+            from torch.nn.functional import adaptive_max_pool2d
+
+            size = (w.shape[2] if rs is None else self.thumbnail, w.shape[3] if cs is None else self.thumbnail)
+            pooled = adaptive_max_pool2d(as_torch(w), size).numpy()
         peak = pooled.max(axis=(2, 3), keepdims=True)
         scaled = pooled / np.where(peak > 0, peak, 1.0)
         with self.hold_sync():
