@@ -44,6 +44,13 @@ def bin_starts(first: int, stop: int, max_bins: int) -> np.ndarray | None:
 
 def max_pool(matrix: np.ndarray, row_starts: np.ndarray | None, col_starts: np.ndarray | None, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
     """Max over each bin (peaks survive, unlike dropping rows); starts are absolute token indices."""
+    if matrix.size > 1_000_000 and (row_starts is not None or col_starts is not None):
+        # torch's adaptive pooling uses the same bin starts (floor(i * n / bins)) and is ~6x faster
+        # than reduceat; its bins may also take the next bin's first token, harmless for a max
+        from torch.nn.functional import adaptive_max_pool2d
+
+        size = (matrix.shape[0] if row_starts is None else len(row_starts), matrix.shape[1] if col_starts is None else len(col_starts))
+        return adaptive_max_pool2d(as_torch(matrix)[None], size)[0].numpy()
     if row_starts is not None:
         matrix = np.maximum.reduceat(matrix, row_starts - origin[0], axis=0)
     if col_starts is not None:
