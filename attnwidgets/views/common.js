@@ -267,6 +267,12 @@ function createHeatmap(parent, options = {}) {
   function draw() {
     s.layout = layout();
     const L = s.layout;
+    if (s.hover) {
+      // the same mouse point may now be over another token (zoom, pan, new tokens)
+      const at = tokenAtXY(s.hover.x, s.hover.y);
+      s.hover = at && at.q < nq() && at.k < nk() ? at : null;
+      if (!s.hover) tip.style.display = "none";
+    }
     const ctx = sizeCanvas(canvas, L.width, L.height);
     ctx.fillStyle = "#fff";
     ctx.fillRect(0, 0, L.width, L.height);
@@ -330,11 +336,21 @@ function createHeatmap(parent, options = {}) {
       ctx.textAlign = "left";
       [[0, s.vmax], [0.5, s.vmax / 2], [1, 0]].forEach(([f, v]) => ctx.fillText(fmt(v), x + 15, L.top + f * L.plotH));
     }
+    if (s.hover) showTip(); // also after new data arrives under a still mouse
     if (s.message) {
       ctx.fillStyle = "#555";
       ctx.textAlign = "center";
       ctx.fillText(s.message, L.left + L.plotW / 2, L.top + L.plotH / 2);
     }
+  }
+
+  function showTip() {
+    const at = s.hover, cell = valueAt(at.q, at.k);
+    const name = (tokens, [a, b]) => (b - a > 1 ? `${shortLabel(tokens[a], 10)}\u2026${shortLabel(tokens[b - 1], 10)} [${a}\u2013${b - 1}] (max)` : `${shortLabel(tokens[a], 20)} [${a}]`);
+    tip.textContent = cell ? `${name(s.qTokens, cell.rows)} \u2192 ${name(s.kTokens, cell.cols)}: ${fmt(cell.value)}` : "loading\u2026";
+    tip.style.display = "block";
+    tip.style.left = `${at.x + 12}px`;
+    tip.style.top = `${at.y + 12}px`;
   }
 
   function valueAt(q, k) {
@@ -347,8 +363,12 @@ function createHeatmap(parent, options = {}) {
   }
 
   function tokenAt(ev) {
-    const rect = canvas.getBoundingClientRect(), L = s.layout;
-    const x = ev.clientX - rect.left, y = ev.clientY - rect.top;
+    const rect = canvas.getBoundingClientRect();
+    return tokenAtXY(ev.clientX - rect.left, ev.clientY - rect.top);
+  }
+
+  function tokenAtXY(x, y) {
+    const L = s.layout;
     if (!L || x < L.left || x >= L.left + L.plotW || y < L.top || y >= L.top + L.plotH) return null;
     const q = Math.floor(s.view[0] + ((y - L.top) / L.plotH) * (s.view[1] - s.view[0]));
     const k = Math.floor(s.view[2] + ((x - L.left) / L.plotW) * (s.view[3] - s.view[2]));
@@ -365,12 +385,6 @@ function createHeatmap(parent, options = {}) {
     const at = tokenAt(ev);
     if (!at || at.q >= nq() || at.k >= nk()) { leave(); return; }
     s.hover = at;
-    const cell = valueAt(at.q, at.k);
-    const name = (tokens, [a, b]) => (b - a > 1 ? `${shortLabel(tokens[a], 10)}\u2026${shortLabel(tokens[b - 1], 10)} [${a}\u2013${b - 1}] (max)` : `${shortLabel(tokens[a], 20)} [${a}]`);
-    tip.textContent = cell ? `${name(s.qTokens, cell.rows)} \u2192 ${name(s.kTokens, cell.cols)}: ${fmt(cell.value)}` : "loading\u2026";
-    tip.style.display = "block";
-    tip.style.left = `${at.x + 12}px`;
-    tip.style.top = `${at.y + 12}px`;
     draw();
     if (options.onHover) options.onHover(at.q, at.k);
   }

@@ -123,3 +123,25 @@ def test_a_refused_value_shows_its_message_in_the_widget(lab_page):
     box.wait_for(state="visible")
     assert "layer 99 is out of range" in box.inner_text()
     assert root.locator("canvas.aw-heatmap").bounding_box()["height"] > 100  # still drawn, never blank
+
+
+def test_zooming_a_pooled_heatmap_fetches_the_window_in_detail(lab_page):
+    page = lab_page
+    root = view_root(page, "zoom-test")
+    canvas = root.locator("canvas.aw-heatmap")
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    # the plot area starts after the labels; aim at its middle
+    at = {"x": box["x"] + box["width"] * 0.45, "y": box["y"] + box["height"] * 0.55}
+    tip = root.locator(".aw-tip")
+    page.mouse.move(at["x"], at["y"])
+    tip.wait_for(state="visible")
+    assert "(max)" in tip.inner_text()  # 300 tokens pooled into 100 bins: each cell is a max over 3
+    for _ in range(6):  # 0.8^6: about 80 tokens in view, under max_resolution
+        page.mouse.wheel(0, -100)
+    page.mouse.move(at["x"] + 1, at["y"] + 1)
+    page.wait_for_function(
+        "el => { const t = el.querySelector('.aw-tip').textContent; return t && !t.includes('(max)') && !t.includes('loading'); }",
+        arg=root.element_handle(), timeout=15_000,
+    )
+    assert not page.console.errors, page.console.errors
