@@ -82,7 +82,7 @@ def measure(label: str, rec: AttentionRecord, with_bertviz: bool, rows: list[dic
         row[name] = sent_bytes(view)
         if name == "Heatmap":
             t0 = time.perf_counter()
-            row["PNG"] = len(view.to_png())
+            row["PNG"] = len(view.fallback_png())
             row["PNG s"] = time.perf_counter() - t0
         view.close()
     if with_bertviz:
@@ -136,7 +136,7 @@ def main() -> None:
         measure("MiniLM 512 tiled 8x8, 2 layers", tiled(rec512, 8, layers=2), False, rows)
     print(table(rows))
     print(f"\nBudget: <= {human(BUDGET)} on first render for 12x12 at 512 tokens. Build = constructing the view "
-          "(slicing, pooling, packing); PNG fallback = the Heatmap's matplotlib picture added to the display message.")
+          "(slicing, pooling, packing); PNG fallback = the Heatmap's Pillow picture added to the display message (to_figure() is the matplotlib one).")
 
 
 if __name__ == "__main__":

@@ -289,3 +289,18 @@ def test_to_figure_is_a_matplotlib_figure(record):
     for view in (Heatmap(record, token=2), HeadView(record, token=1), ModelView(record, opened=True)):
         fig = view.to_figure()
         assert isinstance(fig, Figure) and fig.axes
+
+
+def test_png_fallback_shows_the_current_state(record):
+    from io import BytesIO
+
+    from PIL import Image
+
+    view = Heatmap(record)
+    first = view.fallback_png()
+    view.layer = 2
+    assert view.fallback_png() != first
+    image = Image.open(BytesIO(view.fallback_png()))
+    assert image.width > 200 and image.height > 200
+    view.png_fallback = False  # opt out: the display message carries no picture
+    assert "image/png" not in view._repr_mimebundle_()[0]

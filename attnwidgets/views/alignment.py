@@ -52,6 +52,13 @@ class AlignmentView(Heatmap):
             self._refuse(f"step {proposal['value']} is out of range: there are {n} target tokens (0 to {n}).")
         return proposal["value"]
 
+    def fallback_png(self) -> bytes:
+        from .picture import matrix_png
+
+        head = self.aggregate or f"head {self.head}"
+        return matrix_png(self.matrix(), self._record.query_tokens, self._record.key_tokens, self.colors, vmax=self.vmax or None,
+                          title=self.title or f"{self._record.layer_names[self.layer]}, {head}, step {self.step}", reveal=self.step)
+
     def to_figure(self) -> Any:
         from .. import plot
 

@@ -119,6 +119,17 @@ class HeadView(AttentionView):
             self.data = float16_bytes([values]) + index.astype("<u2").tobytes()
             self.data_info = {"layer": self.layer, "k": int(values.shape[-1]), "heads": int(values.shape[0]), "queries": int(values.shape[1])}
 
+    def fallback_png(self) -> bytes:
+        from .picture import lines_png
+
+        info = self.data_info
+        n = info["heads"] * info["queries"] * info["k"]
+        values = np.frombuffer(self.data[: 2 * n], "<f2").astype(np.float32).reshape(info["heads"], info["queries"], info["k"])
+        index = np.frombuffer(self.data[2 * n:], "<u2").reshape(values.shape)
+        rec = self._record
+        return lines_png(values, index, rec.query_tokens, rec.key_tokens, self.heads, [head_color(h) for h in range(rec.n_heads)],
+                         threshold=max(self.threshold, 0.02), token=self.token, title=self.title or rec.layer_names[self.layer])
+
     def to_figure(self) -> Any:
         from .. import plot
 

@@ -159,6 +159,13 @@ class Heatmap(AttentionView):
 
     # ---- static counterpart -----------------------------------------------------------------
 
+    def fallback_png(self) -> bytes:
+        from .picture import matrix_png
+
+        head = self.aggregate or f"head {self.head}"
+        return matrix_png(self.matrix(), self._record.query_tokens, self._record.key_tokens, self.colors, vmax=self.vmax or None,
+                          threshold=self.threshold, title=self.title or f"{self._record.layer_names[self.layer]}, {head}", pinned=self.token)
+
     def to_figure(self) -> Any:
         from .. import plot
 

@@ -179,6 +179,13 @@ class ImageAttention(AttentionView):
                 self.channels = float16_bytes([w])
                 self.channels_info = {"layers": int(w.shape[0]), "channels": int(w.shape[1])}
 
+    def fallback_png(self) -> bytes:
+        from .picture import overlay_png
+
+        amap = None if self._record is None else self.map_of(self.layer, self.aggregate or self.head)
+        bars = None if self._channel is None else self._channel.weights[self.layer, 0, 0]
+        return overlay_png(self._image, amap, self.colors, opacity=self.opacity, channels=bars, title=self.title)
+
     def to_figure(self) -> Any:
         from .. import plot
 

@@ -114,6 +114,13 @@ class ModelView(AttentionView):
                 "maxima": [float(pooled.max())],
             }
 
+    def fallback_png(self) -> bytes:
+        from .picture import mosaic_png
+
+        info = self.thumbs_info
+        thumbs = np.frombuffer(self.thumbs, np.uint8).reshape(info["layers"], info["heads"], info["rows"], info["cols"]) / 255.0
+        return mosaic_png(thumbs, self.colors, selected=(self.layer, self.head) if self.opened else None, title=self.title)
+
     def heatmap(self, **kwargs: Any) -> Any:
         """A Heatmap of the same record that follows this grid's clicks (layer and head linked)."""
         import ipywidgets
