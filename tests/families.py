@@ -114,7 +114,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
     Family("Mistral", "MistralForCausalLM", "MistralConfig", dict(_GQA, sliding_window=6), "decoder", "model.layers.0.self_attn", tokenizer="llama", kv_heads=_GQA_HEADS,
            notes="sliding window of 6 tokens"),
     Family("Gemma", "GemmaForCausalLM", "GemmaConfig", dict(_DEC, num_key_value_heads=1, head_dim=8), "decoder", "model.layers.0.self_attn", tokenizer="llama",
-           kv_heads=(0, 0, 0, 0), notes="multi-query: 4 query heads over 1 key/value head"),
+           kv_heads=(0, 0, 0, 0), notes="multi-query"),
     Family("Phi-3", "Phi3ForCausalLM", "Phi3Config", dict(_DEC, num_key_value_heads=2), "decoder", "model.layers.0.self_attn", tokenizer="llama", kv_heads=(0, 0, 1, 1)),
     Family("OPT", "OPTForCausalLM", "OPTConfig", dict(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, ffn_dim=37, max_position_embeddings=64,
            word_embed_proj_dim=32, pad_token_id=PAD, bos_token_id=BOS, eos_token_id=EOS), "decoder", "model.decoder.layers.0.self_attn", tokenizer="gpt"),
@@ -133,9 +133,9 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
     Family("ViT", "ViTForImageClassification", "ViTConfig", dict(_VIT, image_size=[32, 48], num_labels=3), "vision", "vit.layers.0.attention",
            prefix=("[CLS]",), image=(32, 48), patch=8),
     Family("DeiT", "DeiTModel", "DeiTConfig", dict(_VIT, image_size=[32, 48]), "vision", "layers.0.attention", prefix=("[CLS]", "[DIST]"), image=(32, 48), patch=8,
-           notes="[CLS] and distillation token"),
+           notes="[DIST]: the distillation token"),
     Family("DINOv2 with registers", "Dinov2WithRegistersModel", "Dinov2WithRegistersConfig", dict(_VIT, num_register_tokens=4), "vision", "encoder.layer.0.attention",
-           prefix=("[CLS]", "[REG1]", "[REG2]", "[REG3]", "[REG4]"), image=(32, 48), patch=8, notes="4 register tokens; any image size (interpolated positions)"),
+           prefix=("[CLS]", "[REG1]", "[REG2]", "[REG3]", "[REG4]"), image=(32, 48), patch=8, notes="any image size (interpolated positions)"),
     Family("CLIP (vision)", "CLIPVisionModel", "CLIPVisionConfig", dict(_VIT, image_size=32), "vision", "encoder.layers.0.self_attn",
            prefix=("[CLS]",), image=(32, 32), patch=8),
     Family("SigLIP (vision)", "SiglipVisionModel", "SiglipVisionConfig", dict(_VIT, image_size=32), "vision", "encoder.layers.0.self_attn",
@@ -148,3 +148,33 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
 ]}
 
 N_MELS, N_FRAMES = 8, 32  # Whisper: 8 mel bins x 32 frames -> 16 encoder positions (stride 2)
+
+# the input kinds each architecture is tested with (tests/test_families.py)
+INPUT_KINDS = {
+    "encoder": "text + tokenizer; token ids + attention mask (no tokenizer); padded batch",
+    "decoder": "text + tokenizer; token ids + attention mask; padded batch (right and left); generation step by step",
+    "encoder-decoder": "source and target text + tokenizer; ids + decoder ids; padded source batch with one target; generation",
+    "vision": "pixel_values (patch grid, [CLS]/registers flagged)",
+    "audio": "input_features + decoder ids, or + target ids/text; generation",
+}
+KINDS = {"encoder": "self", "decoder": "causal", "encoder-decoder": "self, causal, cross", "vision": "self", "audio": "self, causal, cross"}
+
+
+def readme_table() -> str:
+    """The README's table of tested families, from FAMILIES (python tests/families.py)."""
+    lines = ["| family | class tested | attention kinds | inputs | heads, positions |", "|---|---|---|---|---|"]
+    for f in FAMILIES.values():
+        heads = []
+        if f.kv_heads is not None:
+            n_kv = max(f.kv_heads) + 1
+            heads.append(f"{len(f.kv_heads)} query heads over {n_kv} key/value head{'s' if n_kv > 1 else ''}")
+        if f.grid is not None:
+            heads.append(f"{f.grid[0]}x{f.grid[1]} patch grid" + (f" after {', '.join(f.prefix)}" if f.prefix else ""))
+        if f.notes:
+            heads.append(f.notes)
+        lines.append(f"| {f.name} | `{f.model_class}` | {KINDS[f.arch]} | {INPUT_KINDS[f.arch]} | {'; '.join(heads)} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(readme_table())

@@ -226,6 +226,25 @@ def test_padded_batch_is_flagged_and_left_out(name, built):
     np.testing.assert_allclose(entropy(short), entropy(alone), atol=1e-5)
 
 
+@pytest.mark.parametrize("name, part", [("BERT", None), ("LLaMA", None), ("BART", "cross")])
+def test_views_never_draw_padding(name, part, built):
+    try:
+        from attnwidgets.views import HeadView, Heatmap, ModelView
+    except ImportError:  # the views are built by another issue
+        pytest.skip("attnwidgets.views is not available")
+    family, model = FAMILIES[name], built(name)
+    tokenizer = tiny_tokenizer(family.tokenizer)
+    result = capture(model, tokenizer, [SHORT, LONG], index=0, **({"target": TARGET} if part else {}))
+    record = getattr(result, part) if part else result
+    assert record.key_padding.any()
+    pad = tokenizer.pad_token
+    live_keys = int((~record.key_padding).sum())
+    for view_class in (Heatmap, HeadView) + (() if part else (ModelView,)):
+        view = view_class(record)
+        assert pad not in view.query_tokens and pad not in view.key_tokens, view_class.__name__
+        assert len(view.key_tokens) == live_keys
+
+
 @pytest.mark.parametrize("name", DECODERS)
 def test_left_padded_decoder_stays_causal(name, built):
     """Left padding (how decoders batch for generation): the padded queries see no key at all,
