@@ -66,7 +66,7 @@ function makeLut(colors, vmax, threshold) {
 // ---- DOM -----------------------------------------------------------------------------
 
 const AW_CSS = `
-.aw-root { font: 12px/1.3 system-ui, sans-serif; color: #222; position: relative; display: inline-block; max-width: 100%; }
+.aw-root { font: 12px/1.3 system-ui, sans-serif; color: #222; background: #fff; padding: 2px; position: relative; display: inline-block; max-width: 100%; }
 .aw-bar { display: flex; flex-wrap: wrap; gap: 6px 10px; align-items: center; margin-bottom: 4px; }
 .aw-bar label { display: inline-flex; gap: 4px; align-items: center; }
 .aw-bar select, .aw-bar button, .aw-bar input { font: inherit; }
