@@ -2,10 +2,21 @@
 
 from .capture import NoAttentionError, capture, capture_modules
 from .models import ModelNotAvailableError, load_model
+from . import analysis, plot
 from .record import AttentionRecord, EncoderDecoderRecord
+from .views import AlignmentView, Explorer, HeadView, Heatmap, ImageAttention, ModelView, explore
 
 __all__ = [
+    "AlignmentView",
     "AttentionRecord",
+    "Explorer",
+    "HeadView",
+    "Heatmap",
+    "ImageAttention",
+    "ModelView",
+    "analysis",
+    "explore",
+    "plot",
     "EncoderDecoderRecord",
     "ModelNotAvailableError",
     "NoAttentionError",
