@@ -196,8 +196,13 @@ def attention_module_names(model: torch.nn.Module) -> list[str]:
     return found
 
 
-def _layer_names(model: torch.nn.Module, part: str, n: int) -> list[str]:
-    names = attention_module_names(model)
+_NAMES: "weakref.WeakKeyDictionary[torch.nn.Module, list[str]]" = weakref.WeakKeyDictionary()
+
+
+def _layer_names(model: torch.nn.Module, part: str, n: int, cached: bool = True) -> list[str]:
+    if not cached or model not in _NAMES:  # walking every module and its children costs milliseconds
+        _NAMES[model] = attention_module_names(model)
+    names = _NAMES[model]
     is_cross = lambda s: bool(_CROSS.search(s))  # noqa: E731
     if part == "cross":
         names = [s for s in names if is_cross(s)]
@@ -207,6 +212,8 @@ def _layer_names(model: torch.nn.Module, part: str, n: int) -> list[str]:
             names = [s for s in names if re.search(rf"(^|\.){part}", s)]
     if len(names) != n:  # a pooling head's attention (SigLIP) is not a layer: layers sit in a numbered list
         names = [s for s in names if re.search(r"\.\d+(\.|$)", s)]
+    if len(names) != n and cached:  # the model may have changed since its names were cached
+        return _layer_names(model, part, n, cached=False)
     return names if len(names) == n else [f"{part} layer {i}" if part != "all" else f"layer {i}" for i in range(n)]
 
 
@@ -263,10 +270,11 @@ def _kv_heads(model: torch.nn.Module, n_heads: int) -> tuple[int, ...] | None:
     return tuple(h // group for h in range(n_heads))
 
 
-def _is_causal(weights: np.ndarray, padding: np.ndarray | None = None) -> bool:
+def _is_causal(weights: np.ndarray, padding: np.ndarray | None = None, sample: bool = False) -> bool:
     """True if no weight falls on a later key. Row by row over views: a boolean mask of the upper
     triangle copies half the weights (0.8 s for 30 layers x 9 heads at 512 tokens, against
-    0.08 s), and a bidirectional model stops at its first row."""
+    0.08 s), and a bidirectional model stops at its first row. sample=True looks at four rows
+    only, for callers whose AttentionRecord then checks every row (see _checked_record)."""
     n_q, n_k = weights.shape[-2:]
     if n_k < 2:
         return False
@@ -276,7 +284,12 @@ def _is_causal(weights: np.ndarray, padding: np.ndarray | None = None) -> bool:
         # padding says nothing: with left padding a query whose every key is masked comes back uniform
         live = ~np.asarray(padding, dtype=bool)
     checked = False
-    for q in range(n_q):
+    rows = range(n_q)
+    if sample:
+        candidates = np.arange(n_q) if live is None else np.flatnonzero(live)
+        candidates = candidates[candidates + offset + 1 < n_k]
+        rows = sorted({int(candidates[i]) for i in (0, 1, len(candidates) // 2, -1) if -len(candidates) <= i < len(candidates)})
+    for q in rows:
         first = q + offset + 1
         if first >= n_k:
             break
@@ -297,7 +310,7 @@ def _self_kind(weights: np.ndarray, padding: np.ndarray | None) -> tuple[str, di
     """"causal" or "self". A causal model's padded query rows that spread onto later keys (left
     padding: every key masked, so the softmax comes back uniform) are zeroed in place and listed in
     meta; every other row is the model's own output. Views and analyses leave padding out anyway."""
-    if not _is_causal(weights, padding):
+    if not _is_causal(weights, padding, sample=True):
         return "self", {}
     if padding is None or not np.any(padding):
         return "causal", {}
@@ -309,15 +322,30 @@ def _self_kind(weights: np.ndarray, padding: np.ndarray | None) -> tuple[str, di
     return "causal", {"padding_rows_zeroed": leaks}
 
 
+def _checked_record(weights: np.ndarray, tokens: Any, kind: str, **fields: Any) -> AttentionRecord:
+    """The record of a kind _self_kind found on sampled rows. The record checks every row; if one
+    it did not look at attends ahead, the attention is bidirectional after all."""
+    try:
+        return AttentionRecord(weights, tokens, kind=kind, **fields)
+    except ValueError as err:
+        if kind != "causal" or "future tokens" not in str(err):
+            raise
+        return AttentionRecord(weights, tokens, kind="self", **fields)
+
+
 @contextmanager
 def _inference(model: torch.nn.Module):
-    was_training = model.training
-    model.eval()
+    # eval() walks and sets every module (milliseconds on a 1000-module model): only when needed,
+    # and afterwards exactly the modules that were training train again
+    training = [m for m in model.modules() if m.training]
+    if training:
+        model.eval()
     try:
         with torch.no_grad():
             yield
     finally:
-        model.train(was_training)
+        for m in training:
+            m.training = True
 
 
 # ---- the public entry point -----------------------------------------------------------------
@@ -398,7 +426,7 @@ def _record(model, tokenizer, weights, batch, index, special_given, part, meta=N
     if tokens is None:  # vision or audio inputs: positions, not tokens
         tokens, special, grid = _positions(model, n_q, batch)
     kind, zeroed = _self_kind(weights, padding)
-    return AttentionRecord(
+    return _checked_record(
         weights,
         tokens,
         kind=kind,
@@ -530,7 +558,7 @@ def _capture_encoder_decoder(model, tokenizer, batch, index, target, generate, s
     name = _model_name(model)
     dec_kind, zeroed = _self_kind(dec, dec_padding)
     dec_kind = "causal" if dec.shape[-1] == 1 else dec_kind  # a decoder is causal, even over its start token alone
-    decoder = AttentionRecord(dec, dec_tokens, kind=dec_kind, query_special=dec_special, query_padding=dec_padding, model_name=name, layer_names=_layer_names(model, "decoder", dec.shape[0]), kv_heads=_kv_heads(model, dec.shape[1]), meta={**_dtype_meta(model), **zeroed})
+    decoder = _checked_record(dec, dec_tokens, kind=dec_kind, query_special=dec_special, query_padding=dec_padding, model_name=name, layer_names=_layer_names(model, "decoder", dec.shape[0]), kv_heads=_kv_heads(model, dec.shape[1]), meta={**_dtype_meta(model), **zeroed})
     cross_record = AttentionRecord(
         cross,
         dec_tokens,

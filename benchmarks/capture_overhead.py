@@ -14,7 +14,10 @@ What is timed, on the same token ids:
 
 Runs are interleaved (forward, capture, forward, ...) so that load from other processes on the
 machine falls on both alike. Overhead is capture / forward - 1 on the fastest run of each (the
-least disturbed by other processes); the medians are printed beside it.
+least disturbed by other processes); the medians are printed beside it. The CPU time this
+process used (time.process_time) is printed too: on a machine shared with other jobs it is the
+steadier measure, as waiting for a core does not count; with --threads 1 it is also free of
+OpenMP threads spinning while they wait for each other.
 """
 
 from __future__ import annotations
@@ -47,10 +50,11 @@ def batch_of(tokenizer, n_tokens: int) -> dict:
     return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
 
 
-def timed(fn) -> float:
-    start = time.perf_counter()
+def timed(fn) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process)."""
+    wall, cpu = time.perf_counter(), time.process_time()
     fn()
-    return time.perf_counter() - start
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def measure(model, tokenizer, n_tokens: int, repeats: int) -> dict:
@@ -67,11 +71,13 @@ def measure(model, tokenizer, n_tokens: int, repeats: int) -> dict:
         assert record.n_queries == n_tokens
 
     forward(True), run_capture(), forward(False)  # warm-up: allocator, lazy imports, the eager switch
-    times: dict[str, list[float]] = {"forward": [], "capture": [], "forward, no weights": []}
+    runs = {"forward": lambda: forward(True), "capture": run_capture, "forward, no weights": lambda: forward(False)}
+    times: dict[str, list[float]] = {}
     for _ in range(repeats):
-        times["forward"].append(timed(lambda: forward(True)))
-        times["capture"].append(timed(run_capture))
-        times["forward, no weights"].append(timed(lambda: forward(False)))
+        for key, fn in runs.items():
+            wall, cpu = timed(fn)
+            times.setdefault(key, []).append(wall)
+            times.setdefault(f"{key}, cpu", []).append(cpu)
     return {k: min(v) for k, v in times.items()} | {f"{k}, median": statistics.median(v) for k, v in times.items()}
 
 
@@ -101,10 +107,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--models", nargs="+", default=["minilm", "smollm2"])
     parser.add_argument("--tokens", nargs="+", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     sizes = args.tokens or ((128,) if args.quick else (128, 512))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; fastest (median) of interleaved runs")
-    print(f"{'model':<8} {'tokens':>6} {'forward':>21} {'capture':>21} {'overhead':>17} {'fwd, no weights':>16}")
+    print(f"{'model':<8} {'tokens':>6} {'forward':>21} {'capture':>21} {'overhead':>17} {'fwd, no weights':>16} {'CPU: forward':>13} {'capture':>9} {'overhead':>9}")
     worst = 0.0
     for name in args.models:
         model, tokenizer = load_model(name)
@@ -115,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
             median = t["capture, median"] / t["forward, median"] - 1
             worst = max(worst, overhead)
             ms = lambda key: f"{t[key] * 1000:7.1f} ({t[key + ', median'] * 1000:7.1f}) ms"  # noqa: E731
-            print(f"{name:<8} {n:>6} {ms('forward'):>21} {ms('capture'):>21} {overhead:>+7.1%} ({median:>+6.1%}) {t['forward, no weights'] * 1000:>13.1f} ms", flush=True)
+            cpu = t["capture, cpu"] / t["forward, cpu"] - 1
+            print(f"{name:<8} {n:>6} {ms('forward'):>21} {ms('capture'):>21} {overhead:>+7.1%} ({median:>+6.1%}) {t['forward, no weights'] * 1000:>13.1f} ms"
+                  f" {t['forward, cpu'] * 1000:>10.1f} ms {t['capture, cpu'] * 1000:>6.1f} ms {cpu:>+8.1%}", flush=True)
             if args.breakdown:
                 breakdown(model, tokenizer, n)
         del model

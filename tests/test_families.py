@@ -518,3 +518,31 @@ def test_wrong_input_kinds_raise_clear_errors(built):
         capture(bart, None, {"input_ids": torch.tensor([[6, 7, EOS]])})
     with pytest.raises(TypeError, match="no tokenizer"):
         capture(vit, None, "a picture of a cat")
+
+
+def test_kind_is_read_from_a_sample_of_rows_and_the_record_checks_them_all():
+    """capture() looks at four rows to call attention causal (a full scan is 3% of SmolLM2's
+    forward at 512 tokens, and the record scans every row anyway); a row it skipped that looks
+    ahead makes the record refuse "causal", and the attention is recorded as bidirectional."""
+    from attnwidgets.capture import _checked_record, _is_causal, _self_kind
+
+    n = 8
+    causal = np.tril(np.ones((n, n), np.float32))
+    causal /= causal.sum(-1, keepdims=True)
+    weights = np.repeat(causal[None, None], 2, axis=1)
+    assert _is_causal(weights) and _is_causal(weights, sample=True)
+    assert _checked_record(weights, list("abcdefgh"), kind=_self_kind(weights, None)[0]).kind == "causal"
+    leaky = weights.copy()
+    leaky[0, 1, 4] = np.full(n, 1 / n)  # head 1, row 4: not one of the sampled rows 0, 1, 3, 6
+    assert _is_causal(leaky, sample=True) and not _is_causal(leaky)
+    kind, _ = _self_kind(leaky, None)
+    assert _checked_record(leaky, list("abcdefgh"), kind=kind).kind == "self"
+
+
+def test_a_model_in_training_mode_is_captured_in_eval_and_left_training(built):
+    model = copy.deepcopy(built("BERT")).train()
+    model.encoder.layer[0].eval()  # a mixed state comes back exactly as it was
+    batch = inputs_for("BERT")
+    record = capture(model, None, batch)  # dropout off: the same weights every time
+    np.testing.assert_array_equal(record.weights, capture(built("BERT"), None, batch).weights)
+    assert model.training and not model.encoder.layer[0].training and model.encoder.layer[1].training
