@@ -4,7 +4,7 @@ from .capture import NoAttentionError, capture, capture_modules
 from .models import ModelNotAvailableError, load_model
 from . import analysis, plot
 from .record import AttentionRecord, EncoderDecoderRecord
-from .views import AlignmentView, Explorer, HeadView, Heatmap, ImageAttention, ModelView, explore
+from .views import AlignmentView, Explorer, HeadView, Heatmap, ImageAttention, ModelView, explore, link_views
 
 __all__ = [
     "AlignmentView",
@@ -16,6 +16,7 @@ __all__ = [
     "ModelView",
     "analysis",
     "explore",
+    "link_views",
     "plot",
     "EncoderDecoderRecord",
     "ModelNotAvailableError",

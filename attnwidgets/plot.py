@@ -41,7 +41,7 @@ def _short(token: str, width: int = 14) -> str:
 
 
 def heatmap(matrix: Any, query_tokens: Sequence[str] | None = None, key_tokens: Sequence[str] | None = None, *, colormap: str = "viridis",
-            vmax: float | None = None, threshold: float = 0.0, title: str = "", pinned: int = -1, reveal: int | None = None, ax: Any = None,
+            vmax: float | None = None, threshold: float = 0.0, title: str = "", pinned: int | None = None, reveal: int | None = None, ax: Any = None,
             xlabel: str = "key", ylabel: str = "query") -> Any:
     """One [queries, keys] matrix with token labels and a colour bar."""
     matrix = np.asarray(matrix, dtype=np.float32)
@@ -70,7 +70,7 @@ def heatmap(matrix: Any, query_tokens: Sequence[str] | None = None, key_tokens: 
     ax.tick_params(axis="x", rotation=90)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    if 0 <= pinned < nq:
+    if pinned is not None and 0 <= pinned < nq:
         ax.axhspan(pinned - 0.5, pinned + 0.5, fill=False, edgecolor="red", linewidth=1.2)
     if title:
         ax.set_title(title, fontsize=9)
@@ -78,9 +78,13 @@ def heatmap(matrix: Any, query_tokens: Sequence[str] | None = None, key_tokens: 
     return fig if fig is not None else ax.figure
 
 
-def head_view(record: AttentionRecord, layer: int = 0, heads: Sequence[int] | None = None, *, token: int = -1, threshold: float = 0.02,
-              max_tokens: int = 80, title: str = "") -> Any:
-    """The two-column token picture: queries left, keys right, a line per weight, one colour per head."""
+def head_view(record: AttentionRecord, layer: int = 0, heads: Sequence[int] | None = None, *, token: int | None = None, threshold: float = 0.02,
+              max_tokens: int = 80, title: str = "", matrices: dict | None = None) -> Any:
+    """The two-column token picture: queries left, keys right, a line per weight, one colour per head.
+
+    ``matrices`` maps a label to an extra [queries, keys] matrix drawn in dark grey instead of the
+    heads (e.g. {"mean": record.matrix(layer, "mean")}); ``token`` is the pinned query (None: all).
+    """
     from matplotlib.collections import LineCollection
     from matplotlib.colors import to_rgba
 
@@ -95,11 +99,13 @@ def head_view(record: AttentionRecord, layer: int = 0, heads: Sequence[int] | No
         ax.text(0, y(i, nq), _short(record.query_tokens[i]), ha="right", va="center", fontsize=7, color="red" if i == token else "black")
     for j in range(nk):
         ax.text(1, y(j, nk), _short(record.key_tokens[j]), ha="left", va="center", fontsize=7)
+    token = -1 if token is None else token
     queries = [token] if 0 <= token < nq else range(nq)
-    for n, h in enumerate(heads):
-        w = record.matrix(layer, h)[:nq, :nk]
+    drawn = [(h, record.matrix(layer, h), head_color(h)) for h in heads] if not matrices else [(name, m, "#333333") for name, m in matrices.items()]
+    for h, w, color in drawn:
+        w = w[:nq, :nk]
         segments, colors = [], []
-        rgba = np.array(to_rgba(head_color(h)))
+        rgba = np.array(to_rgba(color))
         for i in queries:
             for j in np.flatnonzero(w[i] >= threshold):
                 segments.append([(0.02, y(i, nq)), (0.98, y(j, nk))])
@@ -109,32 +115,38 @@ def head_view(record: AttentionRecord, layer: int = 0, heads: Sequence[int] | No
     ax.set_ylim(0, 1)
     ax.axis("off")
     clipped = " (first %d tokens)" % max_tokens if max(record.n_queries, record.n_keys) > max_tokens else ""
-    ax.set_title((title or f"{record.layer_names[layer]}, heads {', '.join(map(str, heads))}") + clipped, fontsize=8)
+    what = ", ".join(matrices) if matrices else "heads " + ", ".join(map(str, heads))
+    ax.set_title((title or f"{record.layer_names[layer]}, {what}") + clipped, fontsize=8)
     return fig
 
 
 def model_view(record: AttentionRecord, *, colormap: str = "viridis", thumbnail: int = 48, selected: tuple[int, int] | None = None, title: str = "") -> Any:
-    """Every layer x head as a grid of small pictures in one image (fast even for 12 x 12)."""
-    L, H = record.n_layers, record.n_heads
-    gap = 2
-    mosaic = np.full((L * (thumbnail + gap), H * (thumbnail + gap)), np.nan, dtype=np.float32)
+    """Every layer x head as a grid of small pictures in one image, then the mean and max of heads.
+
+    ``selected`` is (layer, column): a head index, or n_heads / n_heads + 1 for the mean / max.
+    """
     from .views.base import bin_starts, max_pool
 
+    L, H = record.n_layers, record.n_heads
+    labels = [str(h) for h in range(H)] + (["mean", "max"] if H > 1 else [])
+    gap = 2
+    step = thumbnail + gap
+    shift = lambda c: c * step + (gap * 3 if c >= H else 0)  # noqa: E731  (a small gap before the aggregates)
+    mosaic = np.full((L * step, shift(len(labels) - 1) + step), np.nan, dtype=np.float32)
     for layer in range(L):
-        for head in range(H):
-            m = record.weights[layer, head]
+        for column, label in enumerate(labels):
+            m = record.matrix(layer, label if label in ("mean", "max") else column)
             m = max_pool(m, bin_starts(0, m.shape[0], thumbnail), bin_starts(0, m.shape[1], thumbnail))
             m = m / (m.max() or 1.0)
             # nearest-neighbour stretch of small matrices to the thumbnail size
             rows = np.minimum((np.arange(thumbnail) * m.shape[0]) // thumbnail, m.shape[0] - 1)
             cols = np.minimum((np.arange(thumbnail) * m.shape[1]) // thumbnail, m.shape[1] - 1)
-            r0, c0 = layer * (thumbnail + gap), head * (thumbnail + gap)
+            r0, c0 = layer * step, shift(column)
             mosaic[r0:r0 + thumbnail, c0:c0 + thumbnail] = m[np.ix_(rows, cols)]
-    fig = _figure(1.0 + 0.55 * H, 0.8 + 0.55 * L)
+    fig = _figure(1.0 + 0.55 * len(labels), 0.8 + 0.55 * L)
     ax = fig.add_subplot()
     ax.imshow(np.ma.masked_invalid(mosaic), cmap=colormap, vmin=0, vmax=1, interpolation="nearest")
-    step = thumbnail + gap
-    ax.set_xticks(np.arange(H) * step + thumbnail / 2, [str(h) for h in range(H)], fontsize=7)
+    ax.set_xticks([shift(c) + thumbnail / 2 for c in range(len(labels))], labels, fontsize=7)
     ax.set_yticks(np.arange(L) * step + thumbnail / 2, [str(i) for i in range(L)], fontsize=7)
     ax.set_xlabel("head")
     ax.set_ylabel("layer")
@@ -143,8 +155,8 @@ def model_view(record: AttentionRecord, *, colormap: str = "viridis", thumbnail:
     if selected is not None:
         from matplotlib.patches import Rectangle
 
-        layer, head = selected
-        ax.add_patch(Rectangle((head * step - 1, layer * step - 1), thumbnail + 1, thumbnail + 1, fill=False, edgecolor="red", linewidth=1.5))
+        layer, column = selected
+        ax.add_patch(Rectangle((shift(column) - 1, layer * step - 1), thumbnail + 1, thumbnail + 1, fill=False, edgecolor="red", linewidth=1.5))
     ax.set_title(title or "each row a layer, each column a head (each scaled to its own max)", fontsize=8)
     return fig
 

@@ -85,15 +85,18 @@ def test_max_pool_keeps_peaks():
 
 def test_heatmap_first_render_sends_the_layer_heads_as_float16(record, wire):
     view = Heatmap(record, layer=1, head=2)
-    info = view.data_info
-    assert info["layer"] == 1 and info["keys"][0] == "2" and sorted(info["keys"]) == ["0", "1", "2", "3"]
-    assert len(view.data) == 4 * 10 * 10 * 2
-    words = np.frombuffer(view.data, dtype="<f2").reshape(4, 10, 10)
-    np.testing.assert_allclose(words[0], record.matrix(1, 2), atol=1e-3)
+    info, more = view.data_info, view.more_info
+    assert info["layer"] == 1 and info["keys"] == ["2"] and len(view.data) == 10 * 10 * 2
+    assert more["layer"] == 1 and more["keys"] == ["3", "1", "0"]  # nearest heads first
+    assert len(view.more) == 3 * 10 * 10 * 2
+    np.testing.assert_allclose(np.frombuffer(view.data, dtype="<f2").reshape(10, 10), record.matrix(1, 2), atol=1e-3)
+    words = np.frombuffer(view.more, dtype="<f2").reshape(3, 10, 10)
+    for i, h in enumerate((3, 1, 0)):
+        np.testing.assert_allclose(words[i], record.matrix(1, h), atol=1e-3)
     assert info["maxima"][0] == pytest.approx(record.matrix(1, 2).max(), abs=1e-6)
-    # the open message carries the buffer once, with no JSON copy of the weights
+    # the open message carries each buffer once, with no JSON copy of the weights
     (opened,) = [m for m in wire[-1].sent if m["type"] == "comm_open"]
-    assert sorted(b.nbytes for b in opened["buffers"]) == sorted([800, 768])
+    assert sorted(b.nbytes for b in opened["buffers"]) == sorted([200, 600, 768])
 
 
 def test_heatmap_head_switch_within_the_buffer_sends_nothing_but_layer_switch_sends_the_layer(record, wire):
@@ -103,18 +106,23 @@ def test_heatmap_head_switch_within_the_buffer_sends_nothing_but_layer_switch_se
     view.head = 3
     assert all("data" not in keys for keys, _ in updates(c))
     view.layer = 2
-    data_msgs = [(keys, sizes) for keys, sizes in updates(c) if "data" in keys]
-    assert len(data_msgs) == 1 and data_msgs[0][1] == [800]
-    assert {"data", "data_info"} <= data_msgs[0][0]  # one message, not two round trips
+    data_msgs = [(keys, sizes) for keys, sizes in updates(c) if keys & {"data", "more"}]
+    # the shown head first, alone (it paints sooner), then its neighbours in a second message
+    assert [sizes for _, sizes in data_msgs] == [[200], [600]]
+    assert {"data", "data_info"} <= data_msgs[0][0] and "more" not in data_msgs[0][0]
+    assert {"more", "more_info"} <= data_msgs[1][0]
+    c.sent.clear()
+    view.head = 1  # in `more`: nothing sent
+    assert not [keys for keys, _ in updates(c) if keys & {"data", "more"}]
 
 
 def test_heatmap_prefetch_budget_limits_the_buffer():
     rec = AttentionRecord(softmaxed((1, 6, 64, 64)), tokens(64))
     view = Heatmap(rec, head=4, prefetch_bytes=3 * 64 * 64 * 2)
-    assert view.data_info["keys"] == ["4", "5", "3"]
-    assert len(view.data) == 3 * 64 * 64 * 2
+    assert view.data_info["keys"] == ["4"] and view.more_info["keys"] == ["5", "3"]
+    assert len(view.data) + len(view.more) == 3 * 64 * 64 * 2
     view.head = 0  # not in the buffer: fetched
-    assert view.data_info["keys"][0] == "0"
+    assert view.data_info["keys"] == ["0"] and view.more_info["keys"] == ["1", "2"]
 
 
 def test_heatmap_pools_long_inputs_and_refines_a_zoom_window():
@@ -146,7 +154,7 @@ def test_heatmap_takes_a_plain_matrix_with_labels():
 @pytest.mark.parametrize(
     "trait, value, words",
     [("layer", 3, "layer 3 is out of range"), ("layer", -1, "out of range"), ("head", 4, "head 4 is out of range"),
-     ("aggregate", "median", "aggregate must be"), ("token", 10, "query token 10"), ("threshold", -0.5, "threshold must be"),
+     ("aggregate", "median", "aggregate must be"), ("pinned", 10, "query token 10"), ("pinned", -1, "query token -1"), ("threshold", -0.5, "threshold must be"),
      ("window", [5, 2, 0, 10], "window must be"), ("colormap", "rainbowz", "unknown colour map")],
 )
 def test_heatmap_refuses_bad_values_and_shows_why(record, trait, value, words):
@@ -196,13 +204,17 @@ def test_padding_is_never_sent():
 
 def test_headview_sends_top_k_values_and_uint16_indices_for_the_layer(record, wire):
     view = HeadView(record, layer=2, top_k=3)
-    n = 4 * 10 * 3
+    assert view.data_info["keys"] == ["0", "1", "2", "3", "mean", "max"]  # every head, then the aggregates
+    n = 6 * 10 * 3
     assert len(view.data) == n * 2 + n * 2
-    vals = np.frombuffer(view.data[: 2 * n], "<f2").reshape(4, 10, 3)
-    idx = np.frombuffer(view.data[2 * n:], "<u2").reshape(4, 10, 3)
+    vals = np.frombuffer(view.data[: 2 * n], "<f2").reshape(6, 10, 3)
+    idx = np.frombuffer(view.data[2 * n:], "<u2").reshape(6, 10, 3)
     w = record.weights[2]
     np.testing.assert_allclose(vals[1, 5], np.sort(w[1, 5])[::-1][:3], atol=1e-3)
     np.testing.assert_allclose(w[1, 5][idx[1, 5]], vals[1, 5], atol=1e-3)
+    mean = record.matrix(2, "mean")
+    np.testing.assert_allclose(vals[4, 5], np.sort(mean[5])[::-1][:3], atol=1e-3)
+    np.testing.assert_allclose(mean[5][idx[4, 5]], vals[4, 5], atol=1e-3)
     c = wire[-1]
     c.sent.clear()
     view.heads = [0, 2]  # toggling heads is client-side: no data is sent
@@ -214,8 +226,9 @@ def test_headview_sends_top_k_values_and_uint16_indices_for_the_layer(record, wi
 def test_headview_causal_and_cross():
     causal = AttentionRecord(softmaxed((1, 2, 8, 8), causal=True), tokens(8), kind="causal")
     view = HeadView(causal, top_k=4)
-    vals = np.frombuffer(view.data[: 2 * 2 * 8 * 4], "<f2").reshape(2, 8, 4)
-    idx = np.frombuffer(view.data[2 * 2 * 8 * 4:], "<u2").reshape(2, 8, 4)
+    assert view.data_info["keys"] == ["0", "1", "mean", "max"] and not view.can_rollout  # rollout is for encoders
+    vals = np.frombuffer(view.data[: 2 * 4 * 8 * 4], "<f2").reshape(4, 8, 4)
+    idx = np.frombuffer(view.data[2 * 4 * 8 * 4:], "<u2").reshape(4, 8, 4)
     assert view.kind == "causal"
     assert np.all((idx <= np.arange(8)[None, :, None]) | (vals == 0))  # no weight on future keys
     cross = AttentionRecord(softmaxed((1, 1, 3, 5)), tokens(3), list("abcde"), kind="cross")
@@ -239,8 +252,8 @@ def test_headview_validation(record):
 def test_modelview_sends_uint8_thumbnails_then_the_clicked_head_on_demand(wire):
     rec = AttentionRecord(softmaxed((3, 4, 100, 100)), tokens(100))
     view = ModelView(rec, thumbnail=20)
-    assert view.thumbs_info == {"layers": 3, "heads": 4, "rows": 20, "cols": 20}
-    thumbs = np.frombuffer(view.thumbs, np.uint8).reshape(3, 4, 20, 20)
+    assert view.thumbs_info == {"layers": 3, "heads": 4, "columns": ["0", "1", "2", "3", "mean", "max"], "rows": 20, "cols": 20}
+    thumbs = np.frombuffer(view.thumbs, np.uint8).reshape(3, 6, 20, 20)
     assert thumbs.max(axis=(2, 3)).min() == 255  # each scaled to its own max
     assert view.data == b""  # nothing opened yet
     c = wire[-1]
@@ -286,7 +299,7 @@ def test_save_html_is_self_contained(record, cls, tmp_path):
 def test_to_figure_is_a_matplotlib_figure(record):
     from matplotlib.figure import Figure
 
-    for view in (Heatmap(record, token=2), HeadView(record, token=1), ModelView(record, opened=True)):
+    for view in (Heatmap(record, pinned=2), HeadView(record, pinned=1), ModelView(record, opened=True)):
         fig = view.to_figure()
         assert isinstance(fig, Figure) and fig.axes
 

@@ -1,11 +1,11 @@
 """Interactive attention views: one anywidget class and one ES module per view."""
 
 from .alignment import AlignmentView
-from .base import AttentionView
+from .base import AttentionView, TokenView, link_views
 from .explorer import Explorer, explore
 from .headview import HeadView
 from .heatmap import Heatmap
 from .image import ImageAttention
 from .modelview import ModelView
 
-__all__ = ["AlignmentView", "AttentionView", "Explorer", "Heatmap", "HeadView", "ImageAttention", "ModelView", "explore"]
+__all__ = ["AlignmentView", "AttentionView", "Explorer", "Heatmap", "HeadView", "ImageAttention", "ModelView", "TokenView", "explore", "link_views"]

@@ -12,10 +12,9 @@ function render({ model, el }) {
   root.append(caption, bar, errorBox(model, cleanups), h("div", { className: "aw-note" }, "target (decoded so far)"), target,
     h("div", { className: "aw-note" }, "source, shaded by the attention of the last decoded token"), source);
   el.append(root);
-  const heat = createHeatmap(root, { size: model.get("size") });
+  const heat = createHeatmap(root, { size: model.get("size"), onClick: (q) => { if (q < model.get("query_tokens").length) togglePin(model, q); } });
 
-  const layers = model.get("layer_names");
-  if (layers.length > 1) bar.append(h("label", {}, "layer", boundSelect(model, "layer", layers.map((n, i) => [i, n]), cleanups, Number)));
+  if (model.get("layer_names").length > 1 || model.get("can_rollout")) bar.append(h("label", {}, "layer", layerSelect(model, cleanups)));
   if (model.get("n_heads") > 1) bar.append(h("label", {}, "head", headSelect(model, cleanups)));
   const nTargets = model.get("query_tokens").length;
   const stepBy = (d) => { model.set("step", Math.max(0, Math.min(nTargets, model.get("step") + d))); model.save_changes(); };
@@ -32,20 +31,22 @@ function render({ model, el }) {
   bar.append(
     h("label", {}, "step", h("button", { onclick: () => stepBy(-1) }, "\u25c0"), boundRange(model, "step", 0, nTargets, 1, cleanups),
       h("button", { onclick: () => stepBy(1) }, "\u25b6\u2223"), stepLabel),
-    play, colormapSelect(model, cleanups), downloadButton(() => heat.canvas, "alignment"),
+    play, colormapSelect(model, cleanups), keyControl(root, model, cleanups),
+    toolbar({ name: "alignment", canvases: () => [heat.canvas], redraw: () => update() }),
+    pinBadge(model, cleanups),
   );
 
   let frame = 0;
   function update() {
+    cancelAnimationFrame(frame);
     frame = 0;
-    const info = model.get("data_info") || {};
-    const key = model.get("aggregate") || String(model.get("head"));
     const qTok = model.get("query_tokens"), kTok = model.get("key_tokens"), step = model.get("step");
     caption.textContent = model.get("title");
     stepLabel.textContent = `${step} / ${qTok.length}`;
     heat.setTokens(qTok, kTok);
     heat.setReveal(step);
-    const m = info.layer === model.get("layer") ? packedMatrix(model.get("data"), info, key) : null;
+    const m = shownMatrix(model);
+    const info = m ? m.info : {};
     const colors = colorTable(model);
     target.replaceChildren(...qTok.map((tok, i) => h("span", {
       style: { padding: "2px 4px", margin: "1px", border: i === step - 1 ? "2px solid #e00" : "1px solid #ccc", visibility: i < step ? "visible" : "hidden" },
@@ -63,10 +64,11 @@ function render({ model, el }) {
     } else {
       heat.clearMatrix(model.get("offline") ? "not saved in this file" : "loading\u2026");
     }
+    heat.setPinned(model.get("pinned"));
     heat.draw();
   }
   const schedule = () => { if (!frame) frame = requestAnimationFrame(update); };
-  const events = "change:data change:data_info change:layer change:head change:aggregate change:colors change:threshold change:vmax change:step change:title";
+  const events = "change:data change:data_info change:more change:more_info change:layer change:head change:aggregate change:rollout change:pinned change:colors change:threshold change:vmax change:step change:title";
   model.on(events, schedule);
   cleanups.push(() => model.off(events, schedule));
   update();

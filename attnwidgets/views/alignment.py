@@ -55,15 +55,13 @@ class AlignmentView(Heatmap):
     def fallback_png(self) -> bytes:
         from .picture import matrix_png
 
-        head = self.aggregate or f"head {self.head}"
         return matrix_png(self.matrix(), self._record.query_tokens, self._record.key_tokens, self.colors, vmax=self.vmax or None,
-                          title=self.title or f"{self._record.layer_names[self.layer]}, {head}, step {self.step}", reveal=self.step)
+                          title=self.title or f"{self.shown_name()}, step {self.step}", reveal=self.step, pinned=self.pinned)
 
     def to_figure(self) -> Any:
         from .. import plot
 
-        head = self.aggregate or f"head {self.head}"
         return plot.alignment(
             self.matrix(), self._record.key_tokens, self._record.query_tokens, step=self.step, colormap=self.colormap,
-            title=self.title or f"{self._record.layer_names[self.layer]}, {head}, step {self.step}",
+            title=self.title or f"{self.shown_name()}, step {self.step}",
         )

@@ -24,11 +24,19 @@ COMMON_JS = HERE / "common.js"
 
 # Above this many tokens on an axis a matrix is max-pooled in the kernel: the browser's
 # receiving side dominates past 1024^2 (DESIGN.md), and a screen has fewer pixels anyway.
-MAX_RESOLUTION = 1024
+# 512 cells cover the 440-px plot at a pixel ratio of 1 (and nearly at 2), and a pooled head is
+# 512 KB of float16, so the shown head and two neighbours fit one message (4096 tokens measured:
+# 1024^2 overviews cost 250-330 ms per switch, one head per message).
+MAX_RESOLUTION = 512
 # One buffer of the current layer's heads is sent while it fits this many bytes, so head
 # switches repaint in the browser without a round trip (small comm messages cost ~40 ms).
 PREFETCH_BYTES = 1_500_000
 COLORMAPS = ("viridis", "cividis", "magma", "plasma", "inferno", "Greys", "Blues")
+# Rollout multiplies [n, n] matrices layer by layer in float64: beyond this many tokens it
+# takes seconds per layer and GBs, so the views refuse it with the reason.
+ROLLOUT_MAX_TOKENS = 2048
+# Pooled/aggregated matrices kept in the kernel so revisiting a head costs only the send.
+CACHE_BYTES = 96_000_000
 
 
 # ---- buffers --------------------------------------------------------------------------
@@ -148,7 +156,7 @@ class AttentionView(anywidget.AnyWidget):
     png_fallback: bool = True
 
     error = t.Unicode("", help="why the last value was refused or the view could not draw; shown in the widget").tag(sync=True)
-    colormap = t.Unicode("viridis", help="matplotlib colour map name (viridis and cividis are colour-blind safe)").tag(sync=True)
+    colormap = t.Unicode("viridis", help="matplotlib colour map name; viridis (default) and cividis stay ordered for colour-blind readers and in greyscale").tag(sync=True)
     colors = t.Bytes(b"", help="256 RGB triples of `colormap`, sent to the browser (read-only)").tag(sync=True)
     title = t.Unicode("", help="a caption above the view").tag(sync=True)
 
@@ -195,6 +203,12 @@ class AttentionView(anywidget.AnyWidget):
     def _colormap_changed(self, change: Any) -> None:
         self.colors = colormap_bytes(change["new"])
 
+    @t.observe(t.All)
+    def _accepted(self, change: Any) -> None:
+        """A value that passed validation replaces the message of an earlier refused one."""
+        if change["name"] != "error" and self.error and getattr(self, "_ready", False) and not change["name"].startswith("_"):
+            self.error = ""
+
     def set_state(self, sync_data: dict) -> None:
         """A value from the browser that validation refuses: show why, and put the controls back."""
         try:
@@ -225,6 +239,20 @@ class AttentionView(anywidget.AnyWidget):
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=dpi)  # the figures use constrained layout: "tight" would draw twice
         return buf.getvalue()
+
+    def save_image(self, path: str | os.PathLike, dpi: int = 200) -> pathlib.Path:
+        """Write the current picture to a file without a browser: PNG, SVG or PDF by the suffix.
+
+        The same drawing as ``to_figure()`` (matplotlib); ``dpi=200`` is twice matplotlib's screen
+        resolution, as the toolbar's PNG button is twice the browser's.
+        """
+        path = pathlib.Path(path)
+        suffix = path.suffix.lower().lstrip(".")
+        if suffix not in ("png", "svg", "pdf"):
+            raise ValueError(f"save_image writes .png, .svg or .pdf; got {path.name!r}. Add one of those suffixes.")
+        fig = self.to_figure()
+        fig.savefig(path, format=suffix, dpi=dpi)
+        return path
 
     def fallback_png(self) -> bytes:
         """The picture shown where no kernel runs; views draw it with Pillow (see picture.py) for speed."""
@@ -269,6 +297,169 @@ class AttentionView(anywidget.AnyWidget):
         path = pathlib.Path(path)
         path.write_text(html, encoding="utf-8")
         return path
+
+
+# ---- token views: layer, aggregate, rollout, pinned token, cached pooled matrices ---------------
+
+AGGREGATES = ("", "mean", "max")
+
+
+class TokenView(AttentionView):
+    """What every token-to-token view shares (Heatmap, AlignmentView, HeadView, ModelView).
+
+    The traits below are the views' common vocabulary, so ``link_views`` (or ``ipywidgets.link``)
+    keeps several views on the same selection: ``layer``, ``aggregate`` (mean/max over heads),
+    ``rollout`` (attention rollout across layers, encoders only) and ``pinned`` (a query token
+    that stays highlighted). Subclasses set ``self._record`` before calling ``__init__``.
+    """
+
+    layer = t.Int(0, help="layer index (with `rollout`: the rollout through this layer)").tag(sync=True)
+    aggregate = t.Unicode("", help="'' shows single heads; 'mean' or 'max' shows that aggregate over the layer's heads").tag(sync=True)
+    rollout = t.Bool(False, help="show attention rollout through `layer` (Abnar & Zuidema 2020, from attnwidgets.analysis); encoders only").tag(sync=True)
+    pinned = t.Int(None, allow_none=True, help="pinned query token (stays highlighted); None when nothing is pinned; click a token or press Esc to unpin").tag(sync=True)
+
+    query_tokens = t.List(t.Unicode(), help="query (row / left) labels (read-only)").tag(sync=True)
+    key_tokens = t.List(t.Unicode(), help="key (column / right) labels (read-only)").tag(sync=True)
+    layer_names = t.List(t.Unicode(), help="one name per layer (read-only)").tag(sync=True)
+    n_heads = t.Int(1, help="heads per layer (read-only)").tag(sync=True)
+    kind = t.Unicode("self", help="self, causal or cross (read-only)").tag(sync=True)
+    can_rollout = t.Bool(False, help="whether `rollout` is offered: square self-attention of at most ROLLOUT_MAX_TOKENS tokens (read-only)").tag(sync=True)
+
+    def _token_traits(self, rec: AttentionRecord) -> dict:
+        """The read-only traits that describe a record, for the subclass's super().__init__."""
+        return {
+            "query_tokens": list(rec.query_tokens), "key_tokens": list(rec.key_tokens), "layer_names": list(rec.layer_names),
+            "n_heads": rec.n_heads, "kind": rec.kind, "can_rollout": self._rollout_refusal(rec) is None,
+        }
+
+    @property
+    def record(self) -> AttentionRecord:
+        """The record shown (padding removed); it stays in the kernel."""
+        return self._record
+
+    # ---- validation ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _rollout_refusal(rec: AttentionRecord) -> str | None:
+        if rec.kind != "self" or rec.n_queries != rec.n_keys:
+            return f"rollout follows attention through the layers of an encoder (square self-attention); this record is {rec.kind} with {rec.n_queries} queries and {rec.n_keys} keys."
+        if rec.n_queries > ROLLOUT_MAX_TOKENS:
+            return f"rollout of {rec.n_queries} tokens multiplies {rec.n_queries}x{rec.n_queries} matrices per layer (seconds and GBs each); views offer it up to {ROLLOUT_MAX_TOKENS} tokens. Call attnwidgets.analysis.rollout(record) yourself to wait for it."
+        return None
+
+    @t.validate("layer")
+    def _valid_layer(self, proposal: Any) -> int:
+        if msg := check_index(proposal["value"], self._record.n_layers, "layer"):
+            self._refuse(msg)
+        return proposal["value"]
+
+    @t.validate("head")
+    def _valid_head(self, proposal: Any) -> int:
+        if msg := check_index(proposal["value"], self._record.n_heads, "head"):
+            self._refuse(msg)
+        return proposal["value"]
+
+    @t.validate("aggregate")
+    def _valid_aggregate(self, proposal: Any) -> str:
+        if proposal["value"] not in AGGREGATES:
+            self._refuse(f"aggregate must be '', 'mean' or 'max'; got {proposal['value']!r}.")
+        return proposal["value"]
+
+    @t.validate("rollout")
+    def _valid_rollout(self, proposal: Any) -> bool:
+        if proposal["value"] and (msg := self._rollout_refusal(self._record)):
+            self._refuse(msg)
+        return proposal["value"]
+
+    @t.validate("pinned")
+    def _valid_pinned(self, proposal: Any) -> int | None:
+        value = proposal["value"]
+        if value is not None and (msg := check_index(value, self._record.n_queries, "query token")):
+            self._refuse(msg + " Use None to unpin.")
+        return value
+
+    # ---- what is shown ---------------------------------------------------------------------------
+
+    def shown_key(self) -> str:
+        """What the head control shows: 'rollout', 'mean', 'max' or a head index as text."""
+        if self.rollout:
+            return "rollout"
+        return self.aggregate or str(getattr(self, "head", 0))
+
+    def shown_name(self) -> str:
+        """A caption for the current selection, e.g. 'layer.2, head 5' or 'rollout to layer.2'."""
+        name = self._record.layer_names[self.layer]
+        key = self.shown_key()
+        if key == "rollout":
+            return f"rollout to {name}"
+        return f"{name}, {key + ' of heads' if key in ('mean', 'max') else 'head ' + key}"
+
+    def rollout_record(self) -> AttentionRecord:
+        """attnwidgets.analysis.rollout of the record, computed once (then cached) when first shown."""
+        if getattr(self, "_rollout", None) is None:
+            from ..analysis import rollout
+
+            if msg := self._rollout_refusal(self._record):
+                raise ValueError(msg)
+            self._rollout = rollout(self._record)
+        return self._rollout
+
+    def full_matrix(self, layer: int, key: str) -> np.ndarray:
+        """The [queries, keys] matrix of a layer and key ('0'.., 'mean', 'max', 'rollout'); aggregates cached."""
+        if key == "rollout":
+            return self.rollout_record().weights[layer, 0]
+        if key in ("mean", "max"):
+            return self._cached(("full", layer, key), lambda: self._record.matrix(layer, key))
+        return self._record.weights[layer, int(key)]
+
+    def pooled(self, layer: int, key: str, region: tuple[int, int, int, int], row_starts: np.ndarray | None, col_starts: np.ndarray | None) -> np.ndarray:
+        """The matrix cut to region and max-pooled into the given bins, cached in the kernel."""
+        q0, q1, k0, k1 = region
+        if row_starts is None and col_starts is None and (q1 - q0) * (k1 - k0) <= 1_000_000:
+            return self.full_matrix(layer, key)[q0:q1, k0:k1]  # small: a slice costs nothing
+        return self._cached(("pooled", layer, key, tuple(region), None if row_starts is None else len(row_starts), None if col_starts is None else len(col_starts)),
+                            lambda: np.ascontiguousarray(max_pool(self.full_matrix(layer, key)[q0:q1, k0:k1], row_starts, col_starts, (q0, k0))))
+
+    def _cached(self, key: tuple, make: Any) -> np.ndarray:
+        cache = self.__dict__.setdefault("_matrix_cache", {})
+        if key in cache:
+            cache[key] = cache.pop(key)  # most recently used last
+            return cache[key]
+        value = make()
+        cache[key] = value
+        while sum(v.nbytes for v in cache.values()) > CACHE_BYTES and len(cache) > 1:
+            cache.pop(next(iter(cache)))
+        return value
+
+
+def link_views(*views: Any, traits: Sequence[str] = ("layer", "head", "aggregate", "rollout", "pinned")) -> list:
+    """Keep views on the same selection: every trait in ``traits`` that two views both have is
+    linked both ways with ``ipywidgets.link`` (HeadView has no ``head``: it follows the rest).
+
+    >>> heads, heat = HeadView(record), Heatmap(record)
+    >>> links = link_views(heads, heat)    # pin a token in one, the other highlights it
+    >>> widgets.HBox([heads, heat])
+
+    Returns the links; ``link.unlink()`` undoes one.
+    """
+    import ipywidgets
+
+    if len(views) < 2:
+        raise TypeError(f"link_views needs two or more views; got {len(views)}.")
+    for view in views:
+        if not isinstance(view, t.HasTraits):
+            raise TypeError(f"link_views takes widgets (HeadView, Heatmap, ...); got {type(view).__name__}.")
+    links = []
+    for name in traits:
+        having = [v for v in views if v.has_trait(name)]
+        for a, b in zip(having, having[1:]):
+            ra, rb = getattr(a, "_record", None), getattr(b, "_record", None)
+            if name in ("layer", "head", "pinned") and ra is not None and rb is not None:
+                sizes = {"layer": ("n_layers", "layers"), "head": ("n_heads", "heads"), "pinned": ("n_queries", "query tokens")}[name]
+                if getattr(ra, sizes[0]) != getattr(rb, sizes[0]):
+                    raise ValueError(f"views of records with different numbers of {sizes[1]} ({getattr(ra, sizes[0])} and {getattr(rb, sizes[0])}) cannot share `{name}`; pass traits=(...) without it.")
+            links.append(ipywidgets.link((a, name), (b, name)))  # b takes a's value first
+    return links
 
 
 def _escape(text: str) -> str:

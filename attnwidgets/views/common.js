@@ -75,6 +75,12 @@ const AW_CSS = `
 .aw-heads span { display: inline-block; padding: 1px 5px; margin: 1px; border-radius: 3px; cursor: pointer; color: #fff; user-select: none; }
 .aw-heads span.off { opacity: .25; }
 .aw-note { color: #666; }
+.aw-root:focus { outline: none; }
+.aw-root:focus-visible, .aw-root.aw-focus { outline: 2px solid #0072B2; outline-offset: 1px; }
+.aw-tools { display: inline-flex; gap: 4px; margin-left: auto; }
+.aw-pin { display: none; background: #fff3cd; border: 1px solid #e0c060; border-radius: 3px; padding: 1px 6px; }
+.aw-pin button { border: none; background: none; cursor: pointer; padding: 0 2px; font-weight: bold; }
+.aw-keys { color: #888; font-size: 11px; }
 `;
 
 function injectStyle() {
@@ -144,19 +150,205 @@ function errorBox(model, cleanups) {
   return box;
 }
 
-function downloadButton(getCanvas, name) {
-  return h("button", {
-    title: "download the current picture as PNG",
-    onclick: () => {
-      const a = h("a", { href: getCanvas().toDataURL("image/png"), download: `${name}.png` });
-      a.click();
-    },
-  }, "PNG");
+// ---- the toolbar: PNG (and SVG) of exactly what the view shows ------------------------
+
+// While a picture is exported, canvases are redrawn at this many pixels per CSS pixel (sizeCanvas).
+let EXPORT_SCALE = 0;
+
+/**
+ * Redraw the view's canvases at `scale` pixels per CSS pixel and paste them, where they sit on
+ * the page, into one canvas (white behind). `redraw` must draw synchronously.
+ */
+function exportCanvas(canvases, redraw, scale = 2) {
+  EXPORT_SCALE = scale;
+  try {
+    redraw();
+    const shown = canvases().filter((c) => c.offsetParent !== null && c.width > 0);
+    const rects = shown.map((c) => c.getBoundingClientRect());
+    const x0 = Math.min(...rects.map((r) => r.left)), y0 = Math.min(...rects.map((r) => r.top));
+    const x1 = Math.max(...rects.map((r) => r.right)), y1 = Math.max(...rects.map((r) => r.bottom));
+    const out = document.createElement("canvas");
+    out.width = Math.round((x1 - x0) * scale);
+    out.height = Math.round((y1 - y0) * scale);
+    const ctx = out.getContext("2d");
+    ctx.fillStyle = "#fff";
+    ctx.fillRect(0, 0, out.width, out.height);
+    shown.forEach((c, i) => ctx.drawImage(c, Math.round((rects[i].left - x0) * scale), Math.round((rects[i].top - y0) * scale), c.width, c.height));
+    return out;
+  } finally {
+    EXPORT_SCALE = 0;
+    redraw();
+  }
 }
 
-/** Size a canvas for the screen's pixel ratio; returns its 2-D context in CSS pixels. */
+function download(href, filename) {
+  const a = h("a", { href, download: filename, style: { display: "none" } });
+  document.body.append(a);
+  a.click();
+  a.remove();
+}
+
+/**
+ * The toolbar every view carries: "PNG" downloads the current picture at twice screen size
+ * (labels included, redrawn, not upscaled); "SVG" appears where the view can draw vectors.
+ * options: { name, canvases: () => [canvas], redraw: () => void, svg: (() => string) | null }
+ */
+function toolbar(options) {
+  const png = h("button", { "data-export": "png", title: "download the current picture as PNG (twice screen resolution)" }, "PNG");
+  png.addEventListener("click", () => {
+    download(exportCanvas(options.canvases, options.redraw).toDataURL("image/png"), `${options.name}.png`);
+  });
+  const tools = h("span", { className: "aw-tools" }, png);
+  if (options.svg) {
+    const svg = h("button", { "data-export": "svg", title: "download the current picture as SVG (vectors, for papers)" }, "SVG");
+    svg.addEventListener("click", () => {
+      const url = URL.createObjectURL(new Blob([options.svg()], { type: "image/svg+xml" }));
+      download(url, `${options.name}.svg`);
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
+    });
+    tools.append(svg);
+  }
+  return tools;
+}
+
+function escapeXml(text) {
+  return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+}
+
+/** A path that records moveTo/lineTo as SVG path data (stands in for Path2D). */
+class SvgPath {
+  constructor() { this.d = []; }
+  moveTo(x, y) { this.d.push(`M${x.toFixed(1)} ${y.toFixed(1)}`); }
+  lineTo(x, y) { this.d.push(`L${x.toFixed(1)} ${y.toFixed(1)}`); }
+}
+
+/** The part of CanvasRenderingContext2D the line views use, writing SVG elements instead of pixels. */
+class SvgContext {
+  constructor(width, height) {
+    Object.assign(this, { width, height, parts: [], fillStyle: "#000", strokeStyle: "#000", lineWidth: 1, globalAlpha: 1,
+      font: "11px system-ui, sans-serif", textAlign: "left", textBaseline: "alphabetic" });
+  }
+  setTransform() {}
+  save() {}
+  restore() {}
+  fillRect(x, y, w, hh) {
+    this.parts.push(`<rect x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${w.toFixed(1)}" height="${hh.toFixed(1)}" fill="${this.fillStyle}"${this.globalAlpha < 1 ? ` fill-opacity="${this.globalAlpha}"` : ""}/>`);
+  }
+  fillText(text, x, y) {
+    const anchor = { left: "start", start: "start", right: "end", end: "end", center: "middle" }[this.textAlign] || "start";
+    const baseline = this.textBaseline === "middle" ? ' dominant-baseline="central"' : "";
+    const size = (this.font.match(/([\d.]+)px/) || [0, 11])[1];
+    this.parts.push(`<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" font-size="${size}" font-family="system-ui, sans-serif" text-anchor="${anchor}"${baseline} fill="${this.fillStyle}">${escapeXml(text)}</text>`);
+  }
+  stroke(path) {
+    if (!path.d.length) return;
+    this.parts.push(`<path d="${path.d.join("")}" fill="none" stroke="${this.strokeStyle}" stroke-width="${this.lineWidth}" stroke-opacity="${this.globalAlpha.toFixed(2)}"/>`);
+  }
+  toString() {
+    // the namespace is a name, never fetched; built so the saved files hold no URL at all (tests check)
+    return `<svg xmlns="${["http:", "", "www.w3.org", "2000", "svg"].join("/")}" width="${this.width}" height="${this.height}" viewBox="0 0 ${this.width} ${this.height}">\n${this.parts.join("\n")}\n</svg>\n`;
+  }
+}
+
+// ---- pinning, keyboard, layer and head controls (shared by every token view) ----------
+
+/** Text that names the pinned token and says how to unpin it; hidden when nothing is pinned. */
+function pinBadge(model, cleanups) {
+  const text = h("span", {});
+  const unpin = h("button", { title: "unpin", "aria-label": "unpin" }, "\u00d7");
+  const badge = h("span", { className: "aw-pin", role: "status" }, text, unpin);
+  unpin.addEventListener("click", () => { model.set("pinned", null); model.save_changes(); });
+  const update = () => {
+    const q = model.get("pinned");
+    badge.style.display = q === null || q === undefined ? "none" : "inline-block";
+    if (q !== null && q !== undefined) text.textContent = `pinned: \u201c${shortLabel(model.get("query_tokens")[q], 20)}\u201d (token ${q}) \u2014 click it again or press Esc to unpin `;
+  };
+  model.on("change:pinned", update);
+  cleanups.push(() => model.off("change:pinned", update));
+  update();
+  return badge;
+}
+
+/** Pin query token q, or unpin it when it is the pinned one. */
+function togglePin(model, q) {
+  model.set("pinned", model.get("pinned") === q ? null : q);
+  model.save_changes();
+}
+
+/** ←/→ steps through the head control's options (heads, then mean and max), ↑/↓ the layers. */
+function stepHead(model, d) {
+  const options = [];
+  for (let i = 0; i < model.get("n_heads"); i++) options.push(String(i));
+  if (model.get("n_heads") > 1) options.push("mean", "max");
+  const at = options.indexOf(model.get("aggregate") || String(model.get("head")));
+  const next = options[Math.max(0, Math.min(options.length - 1, at + d))];
+  if (next === "mean" || next === "max") model.set("aggregate", next);
+  else { model.set("head", Number(next)); model.set("aggregate", ""); }
+}
+
+function stepLayer(model, d) {
+  const n = model.get("layer_names").length;
+  model.set("layer", Math.max(0, Math.min(n - 1, model.get("layer") + d)));
+}
+
+/**
+ * Keyboard control of a view that has focus (click it or Tab to it): ←/→ head, ↑/↓ layer,
+ * Esc unpins. Keys typed into the view's own selects and inputs are left to them, and handled
+ * keys do not reach JupyterLab (which would move between cells).
+ */
+function keyControl(root, model, cleanups, steps = {}) {
+  const head = steps.head || ((d) => stepHead(model, d));
+  const layer = steps.layer || ((d) => stepLayer(model, d));
+  root.tabIndex = 0;
+  root.setAttribute("data-lm-suppress-shortcuts", "true");
+  root.setAttribute("aria-keyshortcuts", "ArrowLeft ArrowRight ArrowUp ArrowDown Escape");
+  const onKey = (ev) => {
+    if (ev.altKey || ev.ctrlKey || ev.metaKey || /^(SELECT|INPUT|TEXTAREA|BUTTON)$/.test(ev.target.tagName)) return;
+    const pinned = model.get("pinned");
+    const act = {
+      ArrowLeft: () => head(-1), ArrowRight: () => head(1), ArrowUp: () => layer(-1), ArrowDown: () => layer(1),
+      Escape: () => { if (pinned !== null && pinned !== undefined) model.set("pinned", null); },
+    }[ev.key];
+    if (!act) return;
+    ev.preventDefault();
+    ev.stopPropagation();
+    act();
+    model.save_changes();
+  };
+  // a click anywhere in the view gives it the keyboard (JupyterLab would keep it on the notebook)
+  const onDown = (ev) => { if (!/^(SELECT|INPUT|TEXTAREA|BUTTON|OPTION)$/.test(ev.target.tagName)) setTimeout(() => root.focus({ preventScroll: true }), 0); };
+  const onFocus = () => root.classList.add("aw-focus"), onBlur = () => root.classList.remove("aw-focus");
+  root.addEventListener("keydown", onKey);
+  root.addEventListener("mousedown", onDown);
+  root.addEventListener("focus", onFocus);
+  root.addEventListener("blur", onBlur);
+  cleanups.push(() => { root.removeEventListener("keydown", onKey); root.removeEventListener("mousedown", onDown); });
+  return h("span", { className: "aw-keys", title: "click the view, then: \u2190/\u2192 head, \u2191/\u2193 layer, Esc unpin" }, "\u2190\u2192 head \u2191\u2193 layer");
+}
+
+/** The layer <select>: every layer, then (encoders) "rollout to" every layer, bound to `layer` + `rollout`. */
+function layerSelect(model, cleanups) {
+  const names = model.get("layer_names");
+  const sel = h("select", { "data-trait": "layer" }, ...names.map((n, i) => h("option", { value: String(i) }, n)));
+  if (model.get("can_rollout")) {
+    sel.append(h("optgroup", { label: "attention rollout (all layers up to)" }, ...names.map((n, i) => h("option", { value: `r${i}` }, `rollout to ${n}`))));
+  }
+  const sync = () => { sel.value = (model.get("rollout") ? "r" : "") + model.get("layer"); };
+  sel.addEventListener("change", () => {
+    const value = sel.value; // read first: each model.set re-syncs the select
+    model.set("rollout", value.startsWith("r"));
+    model.set("layer", Number(value.replace("r", "")));
+    model.save_changes();
+  });
+  model.on("change:layer change:rollout", sync);
+  cleanups.push(() => model.off("change:layer change:rollout", sync));
+  sync();
+  return sel;
+}
+
+/** Size a canvas for the screen's pixel ratio (or the export scale); returns its 2-D context in CSS pixels. */
 function sizeCanvas(canvas, width, height) {
-  const dpr = window.devicePixelRatio || 1;
+  const dpr = EXPORT_SCALE || window.devicePixelRatio || 1;
   canvas.width = Math.max(1, Math.round(width * dpr));
   canvas.height = Math.max(1, Math.round(height * dpr));
   canvas.style.width = `${width}px`;
@@ -187,15 +379,19 @@ function headSelect(model, cleanups) {
   for (let i = 0; i < model.get("n_heads"); i++) options.push([String(i), `head ${i}`]);
   if (model.get("n_heads") > 1) options.push(["mean", "mean of heads"], ["max", "max of heads"]);
   const sel = h("select", { "data-trait": "head" }, ...options.map(([v, l]) => h("option", { value: v }, l)));
-  const sync = () => { sel.value = model.get("aggregate") || String(model.get("head")); };
+  const sync = () => {
+    sel.value = model.get("aggregate") || String(model.get("head"));
+    sel.disabled = Boolean(model.get("rollout")); // rollout already combines every head
+    sel.title = sel.disabled ? "rollout combines the heads (mean) of every layer" : "←/→ when the view has focus";
+  };
   sel.addEventListener("change", () => {
     const value = sel.value; // read first: each model.set re-syncs the select
     if (value === "mean" || value === "max") model.set("aggregate", value);
     else { model.set("head", Number(value)); model.set("aggregate", ""); }
     model.save_changes();
   });
-  model.on("change:head change:aggregate", sync);
-  cleanups.push(() => model.off("change:head change:aggregate", sync));
+  model.on("change:head change:aggregate change:rollout", sync);
+  cleanups.push(() => model.off("change:head change:aggregate change:rollout", sync));
   sync();
   return sel;
 }
@@ -458,7 +654,7 @@ function createHeatmap(parent, options = {}) {
       s.lut = makeLut(colors, vmax, threshold);
       paintImage();
     },
-    setPinned(row) { s.pinned = row; },
+    setPinned(row) { s.pinned = row === null || row === undefined ? -1 : row; },
     setReveal(rows) { s.revealRows = rows; },
     setSize(size) { s.size = size; },
     resetView() { setView([0, nq(), 0, nk()]); },
@@ -473,4 +669,17 @@ function packedMatrix(view, info, key) {
   if (index < 0 || !view) return null;
   const n = info.rows * info.cols;
   return { words: u16Words(view, index * n * 2, n), max: info.maxima[index] };
+}
+
+/** The matrix for the current selection from `data` or `more` (Heatmap, AlignmentView), or null when it has not arrived. */
+function shownMatrix(model) {
+  const info = model.get("data_info") || {};
+  if (info.layer !== model.get("layer")) return null;
+  const key = model.get("rollout") ? "rollout" : model.get("aggregate") || String(model.get("head"));
+  const m = packedMatrix(model.get("data"), info, key);
+  if (m) return { ...m, info };
+  const more = model.get("more_info") || {};
+  if (more.layer !== info.layer || JSON.stringify(more.region) !== JSON.stringify(info.region)) return null;
+  const n = packedMatrix(model.get("more"), more, key);
+  return n ? { ...n, info } : null;
 }

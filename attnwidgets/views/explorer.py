@@ -8,6 +8,7 @@ import ipywidgets as W
 
 from ..record import AttentionRecord, EncoderDecoderRecord
 from .alignment import AlignmentView
+from .base import link_views
 from .headview import HeadView
 from .heatmap import Heatmap
 from .image import ImageAttention
@@ -86,6 +87,7 @@ def _text_explorer(record: AttentionRecord) -> Explorer:
 
     grid.observe(clicked, "head")
     W.dlink((heatmap, "head"), (grid, "head"))
+    link_views(heads, heatmap, grid, traits=("pinned",))  # a token pinned in one tab is pinned in all
     threshold = W.FloatSlider(0.01, min=0, max=0.5, step=0.01, description="lines >=", continuous_update=True)
     W.link((threshold, "value"), (heads, "threshold"))
     views = {"head view": heads, "heatmap": heatmap, "model view": grid}

@@ -1,43 +1,59 @@
-// HeadView: queries left, keys right, a line per top-k weight in the head's colour.
-// `data` holds float16 values then uint16 key indices, both [heads, queries, k] (HeadView._push).
+// HeadView: queries left, keys right, a line per top-k weight in the head's colour (or dark
+// grey for the mean, max or rollout). `data` holds float16 values then uint16 key indices, both
+// [entries, queries, k]; data_info.keys names the entries (HeadView._push).
 
 function render({ model, el }) {
   injectStyle();
   const cleanups = [];
   const root = h("div", { className: "aw-root aw-view-headview" });
   const bar = h("div", { className: "aw-bar" });
-  const chips = h("span", { className: "aw-heads", title: "click: show/hide a head; double-click: only this head" });
+  const chips = h("span", { className: "aw-heads", title: "click: show/hide a head; double-click: only this head; mean/max: the aggregate over heads" });
   const caption = h("div", { className: "aw-note" });
   const canvas = h("canvas", { className: "aw-headview", style: { display: "block", cursor: "pointer" } });
   const scroller = h("div", { style: { maxHeight: "620px", overflowY: "auto", overflowX: "hidden", display: "inline-block" } }, canvas);
   root.append(caption, bar, errorBox(model, cleanups), scroller);
   el.append(root);
 
-  const layers = model.get("layer_names");
-  if (layers.length > 1) bar.append(h("label", {}, "layer", boundSelect(model, "layer", layers.map((n, i) => [i, n]), cleanups, Number)));
+  const nHeads = model.get("n_heads");
+  // ←/→: one head at a time (leaving an aggregate), ↑/↓: layers
+  const stepHeads = (d) => {
+    const heads = model.get("heads");
+    const from = model.get("aggregate") ? (d > 0 ? -1 : nHeads) : heads.length === 1 ? heads[0] : d > 0 ? -1 : nHeads;
+    model.set("aggregate", "");
+    model.set("heads", [Math.max(0, Math.min(nHeads - 1, from + d))]);
+  };
+  if (model.get("layer_names").length > 1 || model.get("can_rollout")) bar.append(h("label", {}, "layer", layerSelect(model, cleanups)));
   bar.append(
     chips,
     h("label", { title: "weights below the threshold draw no line" }, "threshold", boundRange(model, "threshold", 0, 0.5, 0.01, cleanups)),
-    downloadButton(() => canvas, "attention-heads"),
+    keyControl(root, model, cleanups, { head: stepHeads }),
+    toolbar({ name: "attention-heads", canvases: () => [canvas], redraw: () => draw(), svg: () => String(draw("svg")) }),
+    pinBadge(model, cleanups),
   );
 
   function drawChips() {
-    const active = new Set(model.get("heads"));
-    chips.replaceChildren(...Array.from({ length: model.get("n_heads") }, (_, i) => {
-      const chip = h("span", { "data-head": i, className: active.has(i) ? "" : "off", style: { background: headColor(i) } }, String(i));
-      chip.addEventListener("click", () => {
-        const next = new Set(model.get("heads"));
-        next.has(i) ? next.delete(i) : next.add(i);
-        model.set("heads", [...next].sort((a, b) => a - b));
-        model.save_changes();
-      });
-      chip.addEventListener("dblclick", () => { model.set("heads", [i]); model.save_changes(); });
-      return chip;
-    }));
+    const active = new Set(model.get("heads")), agg = model.get("aggregate"), rollout = model.get("rollout");
+    const chip = (label, on, color, click, dbl) => {
+      const c = h("span", { "data-head": label, className: on ? "" : "off", style: { background: color } }, label);
+      c.addEventListener("click", click);
+      if (dbl) c.addEventListener("dblclick", dbl);
+      return c;
+    };
+    const list = Array.from({ length: nHeads }, (_, i) => chip(String(i), !agg && !rollout && active.has(i), headColor(i), () => {
+      const next = new Set(agg ? [] : model.get("heads"));
+      next.has(i) ? next.delete(i) : next.add(i);
+      model.set("aggregate", "");
+      model.set("heads", [...next].sort((a, b) => a - b));
+      model.save_changes();
+    }, () => { model.set("aggregate", ""); model.set("heads", [i]); model.save_changes(); }));
+    if (nHeads > 1) for (const a of ["mean", "max"]) {
+      list.push(chip(a, agg === a && !rollout, "#333", () => { model.set("aggregate", agg === a ? "" : a); model.save_changes(); }));
+    }
+    chips.replaceChildren(...list);
   }
 
   let hover = null; // {side: "q" | "k", index}
-  const s = { rowH: 18, width: 460, labelW: 120 };
+  const s = { rowH: 18, width: 460, labelW: 120, top: 20 };
 
   function decoded() {
     const info = model.get("data_info") || {};
@@ -47,14 +63,25 @@ function render({ model, el }) {
     return { info, vals: u16Words(view, 0, n), keys: u16Words(view, 2 * n, n) };
   }
 
-  function draw() {
+  /** Which entries of `data` to draw, with their colours: the chosen heads, or one aggregate. */
+  function drawnEntries(info) {
+    const key = model.get("rollout") ? "rollout" : model.get("aggregate");
+    if (key) return info.keys.includes(key) ? [[info.keys.indexOf(key), "#333"]] : null;
+    return model.get("heads").map((hd) => [info.keys.indexOf(String(hd)), headColor(hd)]);
+  }
+
+  // target "svg" returns the picture as SVG text (same drawing, vectors); otherwise paints the canvas
+  function draw(target) {
+    cancelAnimationFrame(frame);
     frame = 0;
     const qTok = model.get("query_tokens"), kTok = model.get("key_tokens");
     const n = Math.max(qTok.length, kTok.length);
-    s.rowH = n <= 40 ? 18 : Math.max(4, Math.min(13, 30000 / n));
-    const height = Math.ceil(n * s.rowH) + 24;
-    const ctx = sizeCanvas(canvas, s.width, height);
-    const x1 = s.labelW, x2 = s.width - s.labelW, top = 20;
+    // rows shrink with length, so the canvas stays under 9000 CSS px (Chromium's limit is 32767 device px)
+    s.rowH = n <= 40 ? 18 : Math.max(Math.min(13, 9000 / n), 0.5);
+    const height = Math.ceil(n * s.rowH) + s.top + 4;
+    const ctx = target === "svg" ? new SvgContext(s.width, height) : sizeCanvas(canvas, s.width, height);
+    const newPath = () => (target === "svg" ? new SvgPath() : new Path2D());
+    const x1 = s.labelW, x2 = s.width - s.labelW, top = s.top;
     const y = (i) => top + (i + 0.5) * s.rowH;
     ctx.fillStyle = "#fff";
     ctx.fillRect(0, 0, s.width, height);
@@ -67,17 +94,18 @@ function render({ model, el }) {
     caption.textContent = model.get("title");
 
     const d = decoded();
-    const pinned = model.get("token");
+    const pinned = model.get("pinned") ?? -1;
     const focus = hover || (pinned >= 0 ? { side: "q", index: pinned } : null);
     const threshold = model.get("threshold");
-    const active = model.get("heads");
+    const entries = d ? drawnEntries(d.info) : null;
     const keyWeight = new Float32Array(kTok.length); // strongest weight into each key, for label boxes
-    if (d) {
+    if (entries) {
       const { k, queries } = d.info;
-      for (const head of active) {
+      for (const [entry, color] of entries) {
+        if (entry < 0) continue;
         // lines bucketed by opacity: a few paths per head instead of one stroke per line
-        const buckets = Array.from({ length: 10 }, () => new Path2D());
-        const base = head * queries * k;
+        const buckets = Array.from({ length: 10 }, newPath);
+        const base = entry * queries * k;
         const qFrom = focus && focus.side === "q" ? focus.index : 0;
         const qTo = focus && focus.side === "q" ? focus.index + 1 : queries;
         for (let q = qFrom; q < qTo; q++) {
@@ -92,10 +120,10 @@ function render({ model, el }) {
             path.lineTo(x2 - 4, y(key));
           }
         }
-        ctx.strokeStyle = headColor(head);
-        ctx.lineWidth = Math.max(1, Math.min(2.5, s.rowH / 6));
+        ctx.strokeStyle = color;
+        ctx.lineWidth = Math.max(0.6, Math.min(2.5, s.rowH / 6));
         buckets.forEach((path, b) => {
-          ctx.globalAlpha = Math.min(1, (b + 1) / 10 / (active.length > 1 ? 1.3 : 1));
+          ctx.globalAlpha = Math.min(1, (b + 1) / 10 / (entries.length > 1 ? 1.3 : 1));
           ctx.stroke(path);
         });
       }
@@ -105,9 +133,9 @@ function render({ model, el }) {
       ctx.fillText(model.get("offline") ? "layer not saved in this file" : "loading\u2026", s.width / 2, top + 20);
     }
 
-    // labels, thinned when rows are too short to read every one
-    const step = Math.max(1, Math.ceil(10 / s.rowH));
-    const fontPx = Math.min(11, Math.max(7, s.rowH - 2));
+    // labels, thinned so that no two overlap (at least 11 px apart)
+    const step = Math.max(1, Math.ceil(11 / s.rowH));
+    const fontPx = Math.min(11, Math.max(8, s.rowH - 2));
     ctx.font = `${fontPx}px system-ui, sans-serif`;
     ctx.textBaseline = "middle";
     const causalOffset = kTok.length - qTok.length; // queries are the last positions
@@ -115,30 +143,38 @@ function render({ model, el }) {
       const on = focus && focus.side === "q" && focus.index === i;
       if (on || i === pinned) {
         ctx.fillStyle = i === pinned ? "rgba(220,0,0,0.15)" : "rgba(0,0,0,0.08)";
-        ctx.fillRect(0, y(i) - s.rowH / 2, x1, s.rowH);
+        ctx.fillRect(0, y(i) - Math.max(s.rowH, fontPx) / 2, x1, Math.max(s.rowH, fontPx));
       }
-      if (i % step && !on) return;
+      // a pinned or hovered label always shows; its neighbours make room for it
+      const near = (j) => j >= 0 && Math.abs(j - i) < step && j !== i;
+      if (!on && i !== pinned && (i % step || (focus && focus.side === "q" && near(focus.index)) || near(pinned))) return;
       ctx.textAlign = "right";
       ctx.fillStyle = i === pinned ? "#c00" : "#222";
       ctx.fillText(shortLabel(tok), x1 - 6, y(i));
     });
+    const keyShown = new Uint8Array(kTok.length);
+    let lastKey = -Infinity;
     kTok.forEach((tok, j) => {
       if (keyWeight[j] > 0) {
         ctx.fillStyle = `rgba(0,0,0,${Math.min(0.35, keyWeight[j] * 0.5)})`;
         ctx.fillRect(x2, y(j) - s.rowH / 2, s.labelW, s.rowH);
       }
       const on = focus && focus.side === "k" && focus.index === j;
-      if (j % step && !on && !(keyWeight[j] > 0.05)) return;
+      // every step-th label, plus the strongest keys of a focused token where there is room
+      if (!(on || j % step === 0 || keyWeight[j] > 0.05) || (y(j) - lastKey < 11 && !on)) return;
+      keyShown[j] = 1;
+      lastKey = y(j);
       const future = model.get("kind") === "causal" && focus && focus.side === "q" && j > focus.index + causalOffset;
       ctx.textAlign = "left";
       ctx.fillStyle = future ? "#bbb" : "#222";
       ctx.fillText(shortLabel(tok), x2 + 6, y(j));
     });
+    return ctx;
   }
 
   function pick(ev) {
     const rect = canvas.getBoundingClientRect();
-    const x = ev.clientX - rect.left, yy = ev.clientY - rect.top - 20;
+    const x = ev.clientX - rect.left, yy = ev.clientY - rect.top - s.top;
     const side = x < s.width / 2 ? "q" : "k";
     const count = model.get(side === "q" ? "query_tokens" : "key_tokens").length;
     const index = Math.floor(yy / s.rowH);
@@ -153,18 +189,16 @@ function render({ model, el }) {
   canvas.addEventListener("mouseleave", () => { hover = null; schedule(); });
   canvas.addEventListener("click", (ev) => {
     const at = pick(ev);
-    if (!at || at.side !== "q") return;
-    model.set("token", model.get("token") === at.index ? -1 : at.index);
-    model.save_changes();
+    if (at && at.side === "q") togglePin(model, at.index);
   });
 
   let frame = 0;
-  const schedule = () => { if (!frame) frame = requestAnimationFrame(draw); };
-  const events = "change:data change:data_info change:layer change:heads change:token change:threshold change:title";
+  const schedule = () => { if (!frame) frame = requestAnimationFrame(() => draw()); };
+  const events = "change:data change:data_info change:layer change:heads change:aggregate change:rollout change:pinned change:threshold change:title";
   const onHeads = () => drawChips();
   model.on(events, schedule);
-  model.on("change:heads", onHeads);
-  cleanups.push(() => { model.off(events, schedule); model.off("change:heads", onHeads); });
+  model.on("change:heads change:aggregate change:rollout", onHeads);
+  cleanups.push(() => { model.off(events, schedule); model.off("change:heads change:aggregate change:rollout", onHeads); });
   drawChips();
   draw();
   return () => { cancelAnimationFrame(frame); cleanups.forEach((f) => f()); };

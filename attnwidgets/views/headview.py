@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import traitlets as t
 
-from .base import AttentionView, as_record, as_torch, check_index, float16_bytes
+from .base import TokenView, as_record, as_torch, check_index, float16_bytes
 
 # Colour-blind-distinguishable head colours (Okabe-Ito, then Tol); the same list is in common.js.
 HEAD_COLORS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#999933", "#882255", "#44AA99", "#332288", "#AA4499", "#117733")
@@ -34,31 +34,25 @@ def top_k(weights: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.take_along_axis(vals, order, axis=-1), np.take_along_axis(idx, order, axis=-1)
 
 
-class HeadView(AttentionView):
+class HeadView(TokenView):
     """Queries on the left, keys on the right, a line for each of a query's strongest keys.
 
     The browser gets, for the current layer, the ``top_k`` largest weights of every row of
     every head (float16 values + uint16 key indices): lines below a few percent are invisible
-    anyway, and this keeps 512 tokens x 12 heads under 200 KB. Heads are toggled in the browser
-    without a round trip; a layer change fetches that layer. Works for self, causal and cross
-    attention (cross: target tokens left, source tokens right).
+    anyway, and this keeps 512 tokens x 12 heads under 200 KB. The mean and max over heads ride
+    along (for long inputs, once chosen), and ``rollout`` replaces them by the rollout's lines.
+    Heads are toggled in the browser without a round trip; a layer change fetches that layer.
+    Works for self, causal and cross attention (cross: target tokens left, source tokens right).
     """
 
     _js_file = "headview.js"
 
-    layer = t.Int(0, help="layer index").tag(sync=True)
     heads = t.List(t.Int(), help="heads drawn (toggle them in the view); default all").tag(sync=True)
-    token = t.Int(-1, help="pinned query token: only its lines are drawn; -1 for all; click a token to pin/unpin").tag(sync=True)
     threshold = t.Float(0.01, help="weights below this draw no line").tag(sync=True)
     top_k = t.Int(8, help="lines per query and head sent to the browser (the largest weights)").tag(sync=True)
 
-    query_tokens = t.List(t.Unicode(), help="left-column labels (read-only)").tag(sync=True)
-    key_tokens = t.List(t.Unicode(), help="right-column labels (read-only)").tag(sync=True)
-    layer_names = t.List(t.Unicode(), help="one name per layer (read-only)").tag(sync=True)
-    n_heads = t.Int(1, help="heads per layer (read-only)").tag(sync=True)
-    kind = t.Unicode("self", help="self, causal or cross (read-only)").tag(sync=True)
-    data = t.Bytes(b"", help="float16 top-k values then uint16 key indices, [heads, queries, k] each (read-only)").tag(sync=True)
-    data_info = t.Dict(help="layer, k and shape of `data` (read-only)").tag(sync=True)
+    data = t.Bytes(b"", help="float16 top-k values then uint16 key indices, [entries, queries, k] each (read-only)").tag(sync=True)
+    data_info = t.Dict(help="layer, keys (the entries: heads, 'mean', 'max' or 'rollout'), k and shape of `data` (read-only)").tag(sync=True)
 
     def __init__(self, record: Any, **kwargs: Any) -> None:
         rec = as_record(record, what="HeadView")
@@ -68,20 +62,7 @@ class HeadView(AttentionView):
             raise ValueError(f"HeadView sends key indices as uint16: at most 65535 keys, got {rec.n_keys}.")
         self._record = rec
         kwargs.setdefault("heads", list(range(rec.n_heads)))
-        super().__init__(
-            query_tokens=list(rec.query_tokens), key_tokens=list(rec.key_tokens), layer_names=list(rec.layer_names),
-            n_heads=rec.n_heads, kind=rec.kind, **kwargs,
-        )
-
-    @property
-    def record(self):
-        return self._record
-
-    @t.validate("layer")
-    def _valid_layer(self, proposal: Any) -> int:
-        if msg := check_index(proposal["value"], self._record.n_layers, "layer"):
-            self._refuse(msg)
-        return proposal["value"]
+        super().__init__(**self._token_traits(rec), **kwargs)
 
     @t.validate("heads")
     def _valid_heads(self, proposal: Any) -> list:
@@ -89,12 +70,6 @@ class HeadView(AttentionView):
             if msg := check_index(h, self._record.n_heads, "head"):
                 self._refuse(msg)
         return sorted(set(proposal["value"]))
-
-    @t.validate("token")
-    def _valid_token(self, proposal: Any) -> int:
-        if proposal["value"] != -1 and (msg := check_index(proposal["value"], self._record.n_queries, "query token")):
-            self._refuse(msg + " Use -1 for no pinned token.")
-        return proposal["value"]
 
     @t.validate("threshold")
     def _valid_threshold(self, proposal: Any) -> float:
@@ -108,16 +83,45 @@ class HeadView(AttentionView):
             self._refuse(f"top_k must be between 1 and 64; got {proposal['value']}.")
         return proposal["value"]
 
-    @t.observe("layer", "top_k")
+    @t.observe("layer", "top_k", "rollout", "aggregate")
     def _selection_changed(self, change: Any) -> None:
-        if getattr(self, "_ready", False):
-            self._safely(self._push)
+        if not getattr(self, "_ready", False):
+            return
+        if change["name"] == "aggregate" and self.data_info.get("layer") == self.layer and self.shown_key() in self.data_info.get("keys", []):
+            return  # already in the browser
+        self._safely(self._push)
+
+    def entries(self) -> list[str]:
+        """What `data` holds for the current layer: every head, then the aggregates (or the rollout alone)."""
+        rec = self._record
+        if self.rollout:
+            return ["rollout"]
+        keys = [str(h) for h in range(rec.n_heads)]
+        if rec.n_heads > 1:
+            small = rec.n_queries * rec.n_keys <= 512 * 512  # long inputs compute an aggregate once it is chosen
+            keys += [a for a in ("mean", "max") if small or a == self.aggregate]
+        return keys
 
     def _push(self) -> None:
-        values, index = top_k(self._record.weights[self.layer], self.top_k)  # [heads, queries, k]
+        keys = self.entries()
+        heads = [k for k in keys if k.isdigit()]
+        stacks = []
+        if heads:
+            stacks.append(self._record.weights[self.layer])  # [heads, queries, keys], no copy
+        stacks += [self.full_matrix(self.layer, k)[None] for k in keys[len(heads):]]
+        parts = [top_k(s, self.top_k) for s in stacks]
+        values = np.concatenate([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
+        index = np.concatenate([p[1] for p in parts]) if len(parts) > 1 else parts[0][1]
         with self.hold_sync():
             self.data = float16_bytes([values]) + index.astype("<u2").tobytes()
-            self.data_info = {"layer": self.layer, "k": int(values.shape[-1]), "heads": int(values.shape[0]), "queries": int(values.shape[1])}
+            self.data_info = {"layer": self.layer, "keys": keys, "k": int(values.shape[-1]), "heads": int(values.shape[0]), "queries": int(values.shape[1])}
+
+    def _drawn(self) -> tuple[list[str], list[str]]:
+        """(entries drawn, their colours): the chosen heads, or the aggregate / rollout in dark grey."""
+        key = self.shown_key()
+        if key in ("mean", "max", "rollout"):
+            return [key], ["#333333"]
+        return [str(h) for h in self.heads], [head_color(h) for h in self.heads]
 
     def fallback_png(self) -> bytes:
         from .picture import lines_png
@@ -127,10 +131,14 @@ class HeadView(AttentionView):
         values = np.frombuffer(self.data[: 2 * n], "<f2").astype(np.float32).reshape(info["heads"], info["queries"], info["k"])
         index = np.frombuffer(self.data[2 * n:], "<u2").reshape(values.shape)
         rec = self._record
-        return lines_png(values, index, rec.query_tokens, rec.key_tokens, self.heads, [head_color(h) for h in range(rec.n_heads)],
-                         threshold=max(self.threshold, 0.02), token=self.token, title=self.title or rec.layer_names[self.layer])
+        drawn, colors = self._drawn()
+        rows = [info["keys"].index(k) for k in drawn]
+        return lines_png(values, index, rec.query_tokens, rec.key_tokens, rows, {r: c for r, c in zip(rows, colors)},
+                         threshold=max(self.threshold, 0.02), token=self.pinned, title=self.title or self.shown_name().split(",")[0])
 
     def to_figure(self) -> Any:
         from .. import plot
 
-        return plot.head_view(self._record, self.layer, self.heads, token=self.token, threshold=max(self.threshold, 0.02), title=self.title)
+        key = self.shown_key()
+        matrices = {key: self.full_matrix(self.layer, key)} if key in ("mean", "max", "rollout") else None
+        return plot.head_view(self._record, self.layer, self.heads, token=self.pinned, threshold=max(self.threshold, 0.02), title=self.title, matrices=matrices)

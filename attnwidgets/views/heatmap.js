@@ -1,5 +1,6 @@
-// Heatmap view: the matrix comes from `data` (float16, see Heatmap._push); a head that is
-// already in the buffer repaints at once, any other waits for the kernel's reply.
+// Heatmap view: the shown matrix comes in `data`, neighbouring heads of the same layer in
+// `more` (Heatmap._push); a head that is already in either repaints at once, any other waits
+// for the kernel's reply.
 
 function render({ model, el }) {
   injectStyle();
@@ -12,53 +13,52 @@ function render({ model, el }) {
 
   const heat = createHeatmap(root, {
     size: model.get("size"),
-    onClick: (q) => {
-      if (q >= model.get("query_tokens").length) return;
-      model.set("token", model.get("token") === q ? -1 : q);
-      model.save_changes();
-    },
+    onClick: (q) => { if (q < model.get("query_tokens").length) togglePin(model, q); },
     onWindow: (w) => {
-      const info = model.get("data_info") || {};
-      // only a pooled matrix has more detail to fetch; otherwise zoom is purely local
-      if (!info.row_starts && !info.col_starts) return;
-      if (JSON.stringify(w) === JSON.stringify(info.region)) return;
-      model.set("window", w);
+      const info = model.get("data_info") || {}, r = info.region || [0, 0, 0, 0];
+      // a window inside what the browser holds at full detail needs nothing; anything else is fetched
+      const inside = w[0] >= r[0] && w[1] <= r[1] && w[2] >= r[2] && w[3] <= r[3];
+      if (inside && !info.row_starts && !info.col_starts) return;
+      if (JSON.stringify(w) === JSON.stringify(r)) return;
+      const nq = model.get("query_tokens").length, nk = model.get("key_tokens").length;
+      const whole = w[0] === 0 && w[1] === nq && w[2] === 0 && w[3] === nk;
+      model.set("window", whole ? [] : w);
       model.save_changes();
     },
   });
 
-  const layers = model.get("layer_names");
-  if (layers.length > 1) bar.append(h("label", {}, "layer", boundSelect(model, "layer", layers.map((n, i) => [i, n]), cleanups, Number)));
+  if (model.get("layer_names").length > 1 || model.get("can_rollout")) bar.append(h("label", {}, "layer", layerSelect(model, cleanups)));
   if (model.get("n_heads") > 1) bar.append(h("label", {}, "head", headSelect(model, cleanups)));
   bar.append(
     h("label", {}, "colours", colormapSelect(model, cleanups)),
     h("label", { title: "values below the threshold draw as the lowest colour" }, "threshold", boundRange(model, "threshold", 0, 1, 0.01, cleanups)),
     h("button", { title: "zoom: mouse wheel; pan: drag; reset: double-click", onclick: () => heat.resetView() }, "reset zoom"),
-    downloadButton(() => heat.canvas, "attention-heatmap"),
+    keyControl(root, model, cleanups),
+    toolbar({ name: "attention-heatmap", canvases: () => [heat.canvas], redraw: () => update() }),
+    pinBadge(model, cleanups),
   );
 
   let frame = 0;
   function update() {
+    cancelAnimationFrame(frame);
     frame = 0;
-    const info = model.get("data_info") || {};
-    const key = model.get("aggregate") || String(model.get("head"));
     heat.setTokens(model.get("query_tokens"), model.get("key_tokens"));
     heat.setSize(model.get("size"));
     caption.textContent = model.get("title");
-    const m = info.layer === model.get("layer") ? packedMatrix(model.get("data"), info, key) : null;
+    const m = shownMatrix(model);
     if (m) {
       const vmax = model.get("vmax") > 0 ? model.get("vmax") : m.max;
       heat.setColors(colorTable(model), vmax, model.get("threshold"));
-      heat.setMatrix(m.words, info.rows, info.cols, info.region, info.row_starts, info.col_starts);
+      heat.setMatrix(m.words, m.info.rows, m.info.cols, m.info.region, m.info.row_starts, m.info.col_starts);
     } else {
       heat.clearMatrix(model.get("offline") ? "not saved in this file" : "loading\u2026");
     }
-    heat.setPinned(model.get("token"));
+    heat.setPinned(model.get("pinned"));
     heat.draw();
   }
   // several traits often change in one message: repaint once per frame
   const schedule = () => { if (!frame) frame = requestAnimationFrame(update); };
-  const events = "change:data change:data_info change:layer change:head change:aggregate change:colors change:threshold change:vmax change:token change:size change:title";
+  const events = "change:data change:data_info change:more change:more_info change:layer change:head change:aggregate change:rollout change:colors change:threshold change:vmax change:pinned change:size change:title";
   model.on(events, schedule);
   cleanups.push(() => model.off(events, schedule));
   update();

@@ -21,7 +21,10 @@ function render({ model, el }) {
   if (names.length > 1) bar.append(h("label", {}, "layer", boundSelect(model, "layer", names.map((n, i) => [i, n]), cleanups, Number)));
   if (hasMap && model.get("n_heads") > 1) bar.append(h("label", {}, "head", headSelect(model, cleanups)));
   if (hasMap) bar.append(h("label", {}, "opacity", boundRange(model, "opacity", 0, 1, 0.05, cleanups)), colormapSelect(model, cleanups));
-  bar.append(downloadButton(() => (hasMap || !hasBars ? canvas : bars), "image-attention"));
+  bar.append(
+    keyControl(root, model, cleanups, { head: (d) => { if (hasMap && model.get("n_heads") > 1) stepHead(model, d); } }),
+    toolbar({ name: "image-attention", canvases: () => [canvas, bars], redraw: () => update() }),
+  );
 
   let picture = null; // the decoded image, once
   const bytes = bytesOf(model.get("image"));
@@ -109,7 +112,7 @@ function render({ model, el }) {
   }
 
   let frame = 0;
-  const update = () => { frame = 0; caption.textContent = model.get("title"); drawImage(); drawBars(); };
+  const update = () => { cancelAnimationFrame(frame); frame = 0; caption.textContent = model.get("title"); drawImage(); drawBars(); };
   const schedule = () => { if (!frame) frame = requestAnimationFrame(update); };
   const events = "change:maps change:maps_info change:channels change:layer change:head change:aggregate change:opacity change:colors change:title";
   model.on(events, schedule);

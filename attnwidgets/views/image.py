@@ -9,7 +9,7 @@ import numpy as np
 import traitlets as t
 
 from ..record import AttentionRecord
-from .base import AttentionView, check_index, float16_bytes
+from .base import AGGREGATES, AttentionView, check_index, float16_bytes
 
 MAX_IMAGE_SIDE = 512  # the picture is sent once as PNG; larger images are shrunk to this
 
@@ -135,7 +135,7 @@ class ImageAttention(AttentionView):
 
     @t.validate("aggregate")
     def _valid_aggregate(self, proposal: Any) -> str:
-        if proposal["value"] not in ("", "mean", "max"):
+        if proposal["value"] not in AGGREGATES:
             self._refuse(f"aggregate must be '', 'mean' or 'max'; got {proposal['value']!r}.")
         return proposal["value"]
 

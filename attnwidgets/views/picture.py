@@ -42,8 +42,9 @@ def colorize(values: np.ndarray, colors: bytes, vmax: float) -> np.ndarray:
 
 
 def matrix_png(matrix: np.ndarray, query_tokens: Sequence[str], key_tokens: Sequence[str], colors: bytes, *, vmax: float | None = None,
-               threshold: float = 0.0, title: str = "", pinned: int = -1, reveal: int | None = None) -> bytes:
+               threshold: float = 0.0, title: str = "", pinned: int | None = None, reveal: int | None = None) -> bytes:
     """A labelled heatmap: token labels (thinned to stay readable), colour bar, pinned row, hidden rows."""
+    pinned = -1 if pinned is None else pinned
     from PIL import Image, ImageDraw
 
     nq, nk = matrix.shape
@@ -89,8 +90,8 @@ def matrix_png(matrix: np.ndarray, query_tokens: Sequence[str], key_tokens: Sequ
     return _png(img)
 
 
-def mosaic_png(thumbs: np.ndarray, colors: bytes, *, selected: tuple[int, int] | None = None, title: str = "") -> bytes:
-    """Thumbnails [layers, heads, rows, cols] in [0, 1] as one labelled grid."""
+def mosaic_png(thumbs: np.ndarray, colors: bytes, *, selected: tuple[int, int] | None = None, title: str = "", columns: Sequence[str] | None = None) -> bytes:
+    """Thumbnails [layers, columns, rows, cols] in [0, 1] as one labelled grid (columns: heads, then mean/max)."""
     from PIL import Image, ImageDraw
 
     layers, heads, rows, cols = thumbs.shape
@@ -100,8 +101,9 @@ def mosaic_png(thumbs: np.ndarray, colors: bytes, *, selected: tuple[int, int] |
     draw, font = ImageDraw.Draw(img), _font()
     if title:
         draw.text((4, 2), title, fill="#444", font=font)
+    names = list(columns) if columns is not None else [str(h) for h in range(heads)]
     for h in range(heads):
-        draw.text((left + h * (cell + gap) + cell / 2, top - 2), str(h), fill="#444", font=font, anchor="mb")
+        draw.text((left + h * (cell + gap) + cell / 2, top - 2), names[h], fill="#444", font=font, anchor="mb")
     for layer in range(layers):
         draw.text((left - 6, top + layer * (cell + gap) + cell / 2), str(layer), fill="#444", font=font, anchor="rm")
         for h in range(heads):
@@ -115,10 +117,11 @@ def mosaic_png(thumbs: np.ndarray, colors: bytes, *, selected: tuple[int, int] |
 
 
 def lines_png(values: np.ndarray, index: np.ndarray, query_tokens: Sequence[str], key_tokens: Sequence[str], heads: Sequence[int],
-              head_colors: Sequence[str], *, threshold: float = 0.01, token: int = -1, title: str = "", max_tokens: int = 64) -> bytes:
+              head_colors: Sequence[str], *, threshold: float = 0.01, token: int | None = None, title: str = "", max_tokens: int = 64) -> bytes:
     """The two-column head view from top-k values/indices [heads, queries, k]; lines fade to white with weight."""
     from PIL import Image, ImageColor, ImageDraw
 
+    token = -1 if token is None else token
     nq, nk = min(len(query_tokens), max_tokens), min(len(key_tokens), max_tokens)
     if max(len(query_tokens), len(key_tokens)) > max_tokens:
         title = f"{title} (first {max_tokens} tokens)"
