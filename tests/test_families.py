@@ -4,8 +4,9 @@ Each family is a tiny randomly initialised Hugging Face model (tests/families.py
 a few seconds for the whole file. The reference is always the same model, loaded with
 attn_implementation="eager", called with output_attentions=True; capture() must give exactly
 those tensors (np.testing.assert_array_equal), with the right kinds, layer names, padding flags,
-key/value heads and (vision) patch grid. The one place that compares with a tolerance is
-generation, where the cached decoding path sums in another order than a full pass (see there).
+key/value heads and (vision) patch grid. Tolerances appear only where two different computations
+are compared: generation's cached steps against one full pass (see there), and a padded batch
+against the same text run alone.
 """
 
 from __future__ import annotations
