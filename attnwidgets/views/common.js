@@ -463,6 +463,8 @@ function createHeatmap(parent, options = {}) {
   function draw() {
     s.layout = layout();
     const L = s.layout;
+    // geometry of the plot and the token window in view, for tests and scripts
+    Object.assign(canvas.dataset, { left: L.left, top: L.top, plotW: L.plotW, plotH: L.plotH, view: s.view.join(",") });
     if (s.hover) {
       // the same mouse point may now be over another token (zoom, pan, new tokens)
       const at = tokenAtXY(s.hover.x, s.hover.y);

@@ -68,6 +68,13 @@ CELLS = {
     "zoom": "long = AttentionRecord(softmaxed((1, 1, 300, 300), 5), [f'w{i}' for i in range(300)])\nV.Heatmap(long, max_resolution=100, title='zoom-test')",
     "error": "bad = V.Heatmap(record, title='error-test')\ntry:\n    bad.layer = 99\nexcept Exception as err:\n    print('refused:', err)\nbad",
     "explore": "ex = V.explore(record)\nex.views['head view'].title = 'explore-test'\nex",
+    "linked": "import ipywidgets as W\npin_heads, pin_heat = V.HeadView(record, title='linked-heads-test'), V.Heatmap(record, title='linked-heat-test')\n"
+              "pin_links = V.link_views(pin_heads, pin_heat)\nW.HBox([pin_heads, pin_heat])",
+    "keys": "keyed = V.Heatmap(record, title='keys-test')\nkeyed",
+    "mean": "V.Heatmap(record, title='mean-test')",
+    "long": "n = 4096\nx = np.random.default_rng(6).normal(size=(1, 2, n, n)).astype(np.float32) * 3\nx[:, :, np.arange(n), (np.arange(n) * 7) % n] += 12  # one sharp peak per row\n"
+            "np.exp(x - x.max(-1, keepdims=True), out=x)\nx /= x.sum(-1, keepdims=True)\nlong4k = AttentionRecord(x, [f'w{i}' for i in range(n)])\n"
+            "W.HBox([V.Heatmap(long4k, title='long-heat-test'), V.HeadView(long4k, title='long-heads-test')])",
 }
 
 
@@ -154,8 +161,10 @@ def lab_page(lab_server, browser):
         timeout=60_000,
     )
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    for name in CELLS:
-        page.wait_for_selector(f".aw-root:has(.aw-note:text-is('{name}-test')) canvas", timeout=60_000)
+    import re
+
+    for title in re.findall(r"'([\w-]+-test)'", "\n".join(CELLS.values())):
+        page.wait_for_selector(f".aw-root:has(.aw-note:text-is('{title}')) canvas", timeout=60_000)
     page.console = console
     yield page
     context.close()
@@ -175,6 +184,19 @@ def wait_canvas_change(page, view: str, before: str, selector: str = "canvas") -
         """([view, sel, before]) => { const root = [...document.querySelectorAll('.aw-root')].find(r => r.querySelector('.aw-note')?.textContent === view);
                                       const c = root && root.querySelector(sel); return c && c.toDataURL() !== before; }""",
         arg=[view, selector, before], timeout=15_000,
+    )
+
+
+def kernel_eval(page, code: str) -> str:
+    """Run code in the notebook's kernel (where the views live) and return what it printed."""
+    return page.evaluate(
+        """async (code) => { const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+                             const future = kernel.requestExecute({ code, silent: false, store_history: false });
+                             let out = "";
+                             future.onIOPub = (msg) => { if (msg.header.msg_type === "stream") out += msg.content.text;
+                                                         if (msg.header.msg_type === "error") out += "ERROR " + msg.content.evalue; };
+                             await future.done; return out; }""",
+        code,
     )
 
 
