@@ -306,20 +306,11 @@ def _is_causal(weights: np.ndarray, padding: np.ndarray | None = None, sample: b
     return checked
 
 
-def _self_kind(weights: np.ndarray, padding: np.ndarray | None) -> tuple[str, dict]:
-    """"causal" or "self". A causal model's padded query rows that spread onto later keys (left
-    padding: every key masked, so the softmax comes back uniform) are zeroed in place and listed in
-    meta; every other row is the model's own output. Views and analyses leave padding out anyway."""
-    if not _is_causal(weights, padding, sample=True):
-        return "self", {}
-    if padding is None or not np.any(padding):
-        return "causal", {}
-    offset = weights.shape[-1] - weights.shape[-2]
-    leaks = [int(q) for q in np.flatnonzero(padding) if weights[..., q, q + offset + 1 :].any()]
-    if not leaks:
-        return "causal", {}
-    weights[:, :, leaks] = 0.0
-    return "causal", {"padding_rows_zeroed": leaks}
+def _self_kind(weights: np.ndarray, padding: np.ndarray | None) -> str:
+    """"causal" or "self". Padded query rows are ignored: with left padding every key of such a
+    row is masked and the softmax comes back uniform over all keys. The record skips those rows
+    too, so every row stays the model's own output; views and analyses leave padding out."""
+    return "causal" if _is_causal(weights, padding, sample=True) else "self"
 
 
 def _checked_record(weights: np.ndarray, tokens: Any, kind: str, **fields: Any) -> AttentionRecord:
@@ -425,7 +416,7 @@ def _record(model, tokenizer, weights, batch, index, special_given, part, meta=N
     grid = None
     if tokens is None:  # vision or audio inputs: positions, not tokens
         tokens, special, grid = _positions(model, n_q, batch)
-    kind, zeroed = _self_kind(weights, padding)
+    kind = _self_kind(weights, padding)
     return _checked_record(
         weights,
         tokens,
@@ -436,7 +427,7 @@ def _record(model, tokenizer, weights, batch, index, special_given, part, meta=N
         layer_names=_layer_names(model, part, n_layers),
         kv_heads=_kv_heads(model, n_heads),
         grid=grid,
-        meta={**_dtype_meta(model), **zeroed, **(meta or {})},
+        meta={**_dtype_meta(model), **(meta or {})},
         **extra,
     )
 
@@ -556,9 +547,9 @@ def _capture_encoder_decoder(model, tokenizer, batch, index, target, generate, s
         n = dec.shape[2]
         dec_tokens, dec_special, dec_padding = [f"t{i}" for i in range(n)], None, None
     name = _model_name(model)
-    dec_kind, zeroed = _self_kind(dec, dec_padding)
+    dec_kind = _self_kind(dec, dec_padding)
     dec_kind = "causal" if dec.shape[-1] == 1 else dec_kind  # a decoder is causal, even over its start token alone
-    decoder = _checked_record(dec, dec_tokens, kind=dec_kind, query_special=dec_special, query_padding=dec_padding, model_name=name, layer_names=_layer_names(model, "decoder", dec.shape[0]), kv_heads=_kv_heads(model, dec.shape[1]), meta={**_dtype_meta(model), **zeroed})
+    decoder = _checked_record(dec, dec_tokens, kind=dec_kind, query_special=dec_special, query_padding=dec_padding, model_name=name, layer_names=_layer_names(model, "decoder", dec.shape[0]), kv_heads=_kv_heads(model, dec.shape[1]), meta=_dtype_meta(model))
     cross_record = AttentionRecord(
         cross,
         dec_tokens,
