@@ -53,8 +53,13 @@ def main() -> None:
     channel = AttentionRecord(gates, ["image"], [f"c{i}" for i in range(32)], kind="channel")
     cross = rec.select(layers=[2]).aggregate("mean").weights[0, 0][1:9, 1:12]
     cross = cross / cross.sum(-1, keepdims=True)
+    it = list(rec.query_tokens).index("it")
     views = {
         "heatmap": (Heatmap(rec, layer=2, head=0, title="Heatmap: MiniLM layer 2, head 0"), "canvas.aw-heatmap", (300, 300)),
+        "pin-headview": (HeadView(rec, layer=2, heads=[0, 3, 8], pinned=it, title="HeadView: 'it' pinned (click a token; click again or Esc to unpin)"), None, None),
+        "pin-heatmap": (Heatmap(rec, layer=2, head=3, pinned=it, title="Heatmap linked to it: the same row stays outlined"), None, None),
+        "aggregate-mean": (Heatmap(rec, layer=4, aggregate="mean", title="Heatmap: mean of the 12 heads of layer 4"), None, None),
+        "aggregate-rollout": (Heatmap(rec, layer=5, rollout=True, title="Heatmap: attention rollout through all 6 layers"), None, None),
         "heatmap-long": (Heatmap(long, layer=0, head=5, title=f"Heatmap: {long.n_queries} tokens"), "canvas.aw-heatmap", (250, 150)),
         "headview": (HeadView(rec, layer=2, heads=[0, 3, 8], title="HeadView: layer 2, three heads; hover 'it'"), "canvas.aw-headview", (60, 20 + 18 * 10 + 9)),
         "modelview": (ModelView(rec, layer=2, head=0, opened=True, thumbnail=32, title="ModelView: 6 layers x 12 heads, one opened"), None, None),
@@ -76,6 +81,11 @@ def main() -> None:
                 page.wait_for_timeout(100)
             page.locator("#aw-view .aw-root").screenshot(path=str(out / f"{name}.png"))
             print("wrote", out / f"{name}.png")
+            if name in ("heatmap", "headview"):  # what the toolbar's PNG button downloads (twice screen size)
+                with page.expect_download() as download:
+                    page.locator("button[data-export=png]").click()
+                download.value.save_as(str(out / f"export-{name}.png"))
+                print("wrote", out / f"export-{name}.png")
         browser.close()
 
 
