@@ -416,6 +416,7 @@ function createHeatmap(parent, options = {}) {
   const wrap = h("div", { style: { position: "relative" } }, canvas, tip);
   parent.append(wrap);
   const image = document.createElement("canvas"); // the matrix at one pixel per cell
+  const widths = new WeakMap(); // token list -> widest label in px
   const s = {
     qTokens: [], kTokens: [], words: null, rows: 0, cols: 0,
     region: [0, 0, 0, 0], rowStarts: null, colStarts: null,
@@ -443,7 +444,11 @@ function createHeatmap(parent, options = {}) {
   function layout() {
     const measure = canvas.getContext("2d");
     measure.font = "11px system-ui, sans-serif";
-    const widest = (tokens) => Math.min(110, 8 + Math.max(20, ...tokens.slice(0, 2000).map((t) => measure.measureText(shortLabel(t)).width)));
+    // label widths are measured once per token list (a redraw on every switch would measure them all again)
+    const widest = (tokens) => {
+      if (!widths.has(tokens)) widths.set(tokens, Math.min(110, 8 + Math.max(20, ...tokens.slice(0, 2000).map((t) => measure.measureText(shortLabel(t)).width))));
+      return widths.get(tokens);
+    };
     const left = widest(s.qTokens), top = widest(s.kTokens);
     const plotW = s.size;
     const plotH = Math.round(Math.max(100, Math.min(s.size * 1.4, (s.size * nq()) / Math.max(1, nk()))));
