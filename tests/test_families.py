@@ -226,10 +226,8 @@ def test_padded_batch_is_flagged_and_left_out(name, built):
 
 @pytest.mark.parametrize("name, part", [("BERT", None), ("LLaMA", None), ("BART", "cross")])
 def test_views_never_draw_padding(name, part, built):
-    try:
-        from attnwidgets.views import HeadView, Heatmap, ModelView
-    except ImportError:  # the views are built by another issue
-        pytest.skip("attnwidgets.views is not available")
+    from attnwidgets.views import HeadView, Heatmap, ModelView
+
     family, model = FAMILIES[name], built(name)
     tokenizer = tiny_tokenizer(family.tokenizer)
     result = capture(model, tokenizer, [SHORT, LONG], index=0, **({"target": TARGET} if part else {}))
@@ -370,10 +368,8 @@ def test_image_attention_lays_cls_to_patch_maps_on_the_grid(name, built):
     n_extra = len(family.prefix)
     flow = rollout(record)
     assert flow.grid == record.grid
-    try:
-        from attnwidgets.views import ImageAttention
-    except ImportError:  # the views are built by another issue
-        pytest.skip("attnwidgets.views.ImageAttention is not available")
+    from attnwidgets.views import ImageAttention
+
     image = np.zeros((*family.image, 3), dtype=np.uint8)
     for rec, heads in ((record, (0, 3, "mean")), (flow, (0,))):
         view = ImageAttention(image, rec, query=0)  # query 0: [CLS] (SigLIP: the first patch)
