@@ -4,7 +4,7 @@ from .capture import NoAttentionError, capture, capture_modules
 from .models import ModelNotAvailableError, load_model
 from . import analysis, plot
 from .record import AttentionRecord, EncoderDecoderRecord
-from .views import AlignmentView, Explorer, HeadView, Heatmap, ImageAttention, ModelView, explore, link_views
+from .views import AlignmentView, Explorer, HeadView, Heatmap, ImageAttention, ModelView, Predict, explore, link_views
 
 __all__ = [
     "AlignmentView",
@@ -14,6 +14,7 @@ __all__ = [
     "Heatmap",
     "ImageAttention",
     "ModelView",
+    "Predict",
     "analysis",
     "explore",
     "link_views",

