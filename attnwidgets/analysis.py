@@ -109,3 +109,24 @@ def induction_score(record: AttentionRecord, period: int, start: int | None = No
         warnings.warn(f"the record's tokens do not repeat with period {period} from position {start}: the score still measures attention from q to q - {period} + 1 (a control), but there is nothing to copy there.", UserWarning, stacklevel=2)
     stripe = record.weights[:, :, queries, queries - period + 1]  # [layers, heads, queries]
     return stripe.astype(np.float64).mean(axis=-1)
+
+
+def offset_score(record: AttentionRecord, offset: int) -> np.ndarray:
+    """How much each head attends ``offset`` tokens away: [layers, heads], each in [0, 1].
+
+    The mean, over every query that has such a key, of the weight from query q to key q + offset:
+    offset -1 finds previous-token heads, +1 next-token heads (bidirectional models only).
+    Padding is left out.
+    """
+    if not isinstance(record, AttentionRecord):
+        raise TypeError(f"offset_score takes an AttentionRecord (from capture()), got {type(record).__name__}.")
+    record = _square_self_attention(record, "offset_score")
+    if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)) or offset == 0:
+        raise TypeError(f"offset must be a non-zero integer (-1 for the previous token, +1 for the next), got {offset!r}.")
+    n = record.n_queries
+    if abs(int(offset)) >= n:
+        raise ValueError(f"offset {offset} is out of range for {n} tokens: use 1 to {n - 1} steps either way.")
+    if record.kind == "causal" and offset > 0:
+        raise ValueError("a causal record has no weight on later tokens: use a negative offset (e.g. -1 for previous-token heads).")
+    queries = np.arange(max(0, -offset), min(n, n - offset))
+    return record.weights[:, :, queries, queries + offset].astype(np.float64).mean(axis=-1)

@@ -43,3 +43,24 @@ def test_entropy_in_bits():
     sharp = np.broadcast_to(np.eye(4, dtype=np.float32), (1, 1, 4, 4))
     both = AttentionRecord(np.concatenate([uniform, sharp], axis=1), TOKENS)
     np.testing.assert_allclose(entropy(both), [[2.0, 0.0]], atol=1e-6)
+
+
+def test_offset_score_finds_previous_and_next_token_heads():
+    import numpy as np
+    import pytest
+
+    from attnwidgets import AttentionRecord
+    from attnwidgets.analysis import offset_score
+
+    w = np.zeros((1, 2, 4, 4), np.float32)
+    w[0, 0] = np.eye(4, k=-1)
+    w[0, 0, 0, 0] = 1  # the first token has no previous one: it looks at itself
+    w[0, 1] = np.eye(4, k=1)
+    w[0, 1, 3, 3] = 1
+    record = AttentionRecord(w, list("abcd"))
+    assert offset_score(record, -1).tolist() == [[1.0, 0.0]]
+    assert offset_score(record, 1).tolist() == [[0.0, 1.0]]
+    with pytest.raises(TypeError, match="non-zero"):
+        offset_score(record, 0)
+    with pytest.raises(ValueError, match="out of range"):
+        offset_score(record, 4)
