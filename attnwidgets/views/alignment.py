@@ -45,6 +45,13 @@ class AlignmentView(Heatmap):
         kwargs.setdefault("step", record.n_queries)
         super().__init__(record, **kwargs)
 
+    def _accept(self, record: Any) -> AttentionRecord:
+        record = record.cross if isinstance(record, EncoderDecoderRecord) else record
+        record = as_record(record, what="AlignmentView")
+        if record.kind not in ("cross", "self", "causal"):
+            raise ValueError(f"AlignmentView shows token-to-token attention; this record is {record.kind}.")
+        return record
+
     @t.validate("step")
     def _valid_step(self, proposal: Any) -> int:
         n = self._record.n_queries

@@ -337,6 +337,49 @@ class TokenView(AttentionView):
         """The record shown (padding removed); it stays in the kernel."""
         return self._record
 
+    def _accept(self, record: Any) -> AttentionRecord:
+        """Turn what show() was given into the record this view draws (subclasses convert more)."""
+        return as_record(record, what=type(self).__name__)
+
+    def show(self, record: Any) -> None:
+        """Show another record in this same view (a student's own sentence, the next image, ...).
+
+        The widget, its links and its place in the page stay. Layer, head and pinned token are kept
+        when they exist in the new record, else reset; a view with a decoding ``step`` shows every step.
+        A record this view cannot draw raises (and says why in the widget), leaving the old one shown.
+        """
+        try:
+            new = self._accept(record)
+        except (TypeError, ValueError) as err:
+            self.error = str(err)
+            raise
+        old_heads = self._record.n_heads
+        self._ready = False  # one push at the end, not one per trait
+        try:
+            self._record = new
+            self.__dict__.pop("_matrix_cache", None)
+            self._rollout = None
+            for name, trait in self._token_traits(new).items():
+                setattr(self, name, trait)
+            if self.layer >= new.n_layers:
+                self.layer = 0
+            if self.has_trait("head") and self.head >= new.n_heads:
+                self.head = 0
+            if self.has_trait("heads") and (any(h >= new.n_heads for h in self.heads) or len(self.heads) == old_heads):
+                self.heads = list(range(new.n_heads))  # all heads shown stays all heads shown
+            if self.pinned is not None and self.pinned >= new.n_queries:
+                self.pinned = None
+            if self.rollout and self._rollout_refusal(new):
+                self.rollout = False
+            if self.has_trait("window"):
+                self.window = []
+            if self.has_trait("step"):
+                self.step = new.n_queries
+            self.error = ""
+        finally:
+            self._ready = True
+        self._safely(self._push)
+
     # ---- validation ----------------------------------------------------------------------------
 
     @staticmethod

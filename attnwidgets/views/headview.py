@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import traitlets as t
 
+from ..record import AttentionRecord
 from .base import TokenView, as_record, as_torch, check_index, float16_bytes
 
 # Colour-blind-distinguishable head colours (Okabe-Ito, then Tol); the same list is in common.js.
@@ -55,14 +56,17 @@ class HeadView(TokenView):
     data_info = t.Dict(help="layer, keys (the entries: heads, 'mean', 'max' or 'rollout'), k and shape of `data` (read-only)").tag(sync=True)
 
     def __init__(self, record: Any, **kwargs: Any) -> None:
+        self._record = rec = self._accept(record)
+        kwargs.setdefault("heads", list(range(rec.n_heads)))
+        super().__init__(**self._token_traits(rec), **kwargs)
+
+    def _accept(self, record: Any) -> AttentionRecord:
         rec = as_record(record, what="HeadView")
         if rec.kind not in ("self", "causal", "cross"):
             raise ValueError(f"HeadView draws token-to-token attention (self, causal, cross); this record is {rec.kind}: use ImageAttention.")
         if rec.n_keys > 65535:
             raise ValueError(f"HeadView sends key indices as uint16: at most 65535 keys, got {rec.n_keys}.")
-        self._record = rec
-        kwargs.setdefault("heads", list(range(rec.n_heads)))
-        super().__init__(**self._token_traits(rec), **kwargs)
+        return rec
 
     @t.validate("heads")
     def _valid_heads(self, proposal: Any) -> list:

@@ -1,0 +1,36 @@
+"""view.show(record): one live view follows a new record (the student's own sentence, the next image)."""
+
+import numpy as np
+import pytest
+
+import attnwidgets as aw
+from conftest import softmaxed
+
+
+@pytest.mark.parametrize("view_class", [aw.Heatmap, aw.HeadView, aw.ModelView, aw.AlignmentView])
+def test_show_swaps_the_record_and_keeps_what_still_fits(view_class):
+    first = aw.AttentionRecord(softmaxed((2, 3, 4, 4)), list("abcd"))
+    second = aw.AttentionRecord(softmaxed((1, 2, 6, 6), seed=1), list("uvwxyz"))
+    view = view_class(first)
+    view.layer, view.pinned = 1, 3
+    view.show(second)
+    assert view.record is second and view.query_tokens == list("uvwxyz") and view.n_heads == 2
+    assert view.layer == 0  # layer 1 does not exist any more
+    assert view.pinned == 3  # token 3 still exists
+    assert view.error == ""
+    if view_class is aw.HeadView:
+        assert view.heads == [0, 1]
+    if view_class is aw.AlignmentView:
+        assert view.step == 6
+    if view_class in (aw.Heatmap, aw.AlignmentView):
+        assert view.data_info["rows"] == 6 and np.frombuffer(view.data, np.float16).size == 36
+
+
+def test_show_refuses_what_the_view_cannot_draw_and_keeps_the_old_record():
+    first = aw.AttentionRecord(softmaxed((1, 1, 3, 3)), list("abc"))
+    view = aw.Heatmap(first)
+    with pytest.raises(ValueError, match="2-D"):
+        view.show(np.zeros((3, 3, 3)))
+    assert view.record is first and "2-D" in view.error
+    view.show(aw.AttentionRecord(softmaxed((1, 1, 2, 2)), list("xy")))
+    assert view.error == "" and view.query_tokens == ["x", "y"]
