@@ -1,9 +1,12 @@
-"""Analyses that take an AttentionRecord: rollout across layers, per-head entropy, induction score."""
+"""Analyses that take an AttentionRecord: rollout across layers, per-head entropy, induction score,
+previous/next-token heads, and where attention goes (shares of chosen keys, of the future)."""
 
 from __future__ import annotations
 
+import unicodedata
 import warnings
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
@@ -130,3 +133,107 @@ def offset_score(record: AttentionRecord, offset: int) -> np.ndarray:
         raise ValueError("a causal record has no weight on later tokens: use a negative offset (e.g. -1 for previous-token heads).")
     queries = np.arange(max(0, -offset), min(n, n - offset))
     return record.weights[:, :, queries, queries + offset].astype(np.float64).mean(axis=-1)
+
+
+# ---- where attention goes: shares of special tokens, punctuation, the future ------------------
+
+
+def is_punctuation(token: str) -> bool:
+    """True for a token made only of punctuation marks: ".", ",", "?", "'", "##." or GPT-2's "Ġ,".
+
+    Unicode categories P* count (so quotes and dashes do); symbols such as "$" or "+" do not.
+    """
+    from .record import readable_token
+
+    text = readable_token(str(token)).strip()
+    if text.startswith("##") and len(text) > 2:  # a WordPiece continuation of a punctuation mark
+        text = text[2:]
+    return bool(text) and all(unicodedata.category(c).startswith("P") for c in text)
+
+
+def key_mask(record: AttentionRecord, keys: Any) -> np.ndarray:
+    """Which key positions ``keys`` selects, as booleans over the record's keys (padding included).
+
+    keys: one flag per key (a boolean sequence), a token ("[SEP]": every key with that exact
+          text), a collection of tokens, or a function token -> bool (e.g. ``is_punctuation``).
+    """
+    if not isinstance(record, AttentionRecord):
+        raise TypeError(f"key_mask takes an AttentionRecord (from capture()), got {type(record).__name__}.")
+    tokens = record.key_tokens
+    if isinstance(keys, str):
+        return np.array([t == keys for t in tokens], dtype=bool)
+    if callable(keys):
+        return np.array([bool(keys(t)) for t in tokens], dtype=bool)
+    if isinstance(keys, np.ndarray) and keys.dtype != bool:
+        raise TypeError(f"keys as an array must be booleans (one per key), got dtype {keys.dtype}.")
+    keys = list(keys) if not isinstance(keys, np.ndarray) else keys
+    if len(keys) and all(isinstance(k, (bool, np.bool_)) for k in keys):
+        if len(keys) != record.n_keys:
+            raise ValueError(f"keys has {len(keys)} flags but the record has {record.n_keys} keys: give one flag per key.")
+        return np.asarray(keys, dtype=bool)
+    if all(isinstance(k, str) for k in keys):
+        wanted = set(keys)
+        return np.array([t in wanted for t in tokens], dtype=bool)
+    raise TypeError("keys must be a token, a collection of tokens, a function token -> bool, or one boolean per key.")
+
+
+def _live(record: AttentionRecord, keys: Any, what: str) -> tuple[AttentionRecord, np.ndarray]:
+    if not isinstance(record, AttentionRecord):
+        raise TypeError(f"{what} takes an AttentionRecord (from capture()), got {type(record).__name__}.")
+    if record.kind not in ("self", "causal", "cross"):
+        raise ValueError(f"{what} is defined for attention distributions, not {record.kind} gates.")
+    mask = key_mask(record, keys)[~np.asarray(record.key_padding)]  # padded keys are left out
+    return record.without_padding(), mask
+
+
+def attention_share(record: AttentionRecord, keys: Any) -> np.ndarray:
+    """How much of each head's attention goes to the keys ``keys`` selects: [layers, heads], in [0, 1].
+
+    For every query, the weight summed over the selected keys; then the mean over queries (padding
+    left out). ``attention_share(record, "[SEP]").mean(axis=1)`` is the share per layer; compare it
+    with ``uniform_share(record, "[SEP]")``, what attention spread evenly would give.
+    """
+    record, mask = _live(record, keys, "attention_share")
+    return record.weights[..., mask].astype(np.float64).sum(axis=-1).mean(axis=-1)
+
+
+def uniform_share(record: AttentionRecord, keys: Any) -> float:
+    """The share the selected keys would get if every query spread its attention evenly over the
+    keys it can see (all keys; for causal attention, the keys up to the query): a baseline for
+    ``attention_share``."""
+    record, mask = _live(record, keys, "uniform_share")
+    if record.kind == "causal":
+        n_q, n_k = record.n_queries, record.n_keys
+        seen = np.arange(n_k - n_q + 1, n_k + 1)  # keys visible to each query
+        return float(np.mean(np.cumsum(mask)[seen - 1] / seen))
+    return float(mask.mean())
+
+
+def future_share(record: AttentionRecord) -> np.ndarray:
+    """How much of each head's attention goes to later tokens (keys after the query): [layers, heads].
+
+    0 for a causal (GPT-style) model by construction; a bidirectional encoder such as BERT reads
+    both ways. Queries are the last positions when there are fewer queries than keys.
+    """
+    record = _square_self_attention(record, "future_share")
+    n = record.n_queries
+    later = np.triu(np.ones((n, n), dtype=bool), k=1)
+    return (record.weights * later).astype(np.float64).sum(axis=-1).mean(axis=-1)
+
+
+def attention_distance(a: AttentionRecord, b: AttentionRecord) -> np.ndarray:
+    """How different two records' attention is, head by head: [layers, heads], in [0, 1].
+
+    The total-variation distance between matching rows (half the L1 distance: 0 for the same
+    distribution, 1 for distributions on disjoint keys), averaged over queries. Both records need
+    the same shape, e.g. a sentence and the same tokens in another order.
+    """
+    for r in (a, b):
+        if not isinstance(r, AttentionRecord):
+            raise TypeError(f"attention_distance takes two AttentionRecords, got {type(r).__name__}.")
+    a, b = a.without_padding(), b.without_padding()
+    if a.shape != b.shape:
+        raise ValueError(f"attention_distance compares records of the same shape; got {a.shape} and {b.shape} (same model, same number of tokens).")
+    if a.kind not in ("self", "causal", "cross") or b.kind not in ("self", "causal", "cross"):
+        raise ValueError("attention_distance compares attention distributions (self, causal or cross), not gates.")
+    return 0.5 * np.abs(a.weights.astype(np.float64) - b.weights).sum(axis=-1).mean(axis=-1)
