@@ -67,3 +67,29 @@ def test_prepare_command_prints_the_cache(capsys, smollm2):
     assert models.main(["prepare"]) == 0
     assert "smollm2-135m-instruct-f16" in capsys.readouterr().out
     assert models.main([]) == 2
+
+
+def test_trained_models_are_found_through_their_data_folder(monkeypatch, tmp_path):
+    """data/<name>/attnwidgets.json names the course loader; load_model follows it without importing the course itself."""
+    import json
+    import sys
+    import types
+
+    from attnwidgets import models
+
+    folder = tmp_path / "data" / "toy-model"
+    folder.mkdir(parents=True)
+    (folder / "attnwidgets.json").write_text(json.dumps({"description": "a toy", "recreate": "python -m toy train", "loader": "toy_course_module:load"}))
+    module = types.ModuleType("toy_course_module")
+    module.load = lambda path: (f"model from {path.name}", None)
+    monkeypatch.setitem(sys.modules, "toy_course_module", module)
+    monkeypatch.setattr(models, "DATA_DIR", tmp_path / "data")
+    assert models.trained_models() == {"toy-model": {"description": "a toy", "recreate": "python -m toy train", "loader": "toy_course_module:load"}}
+    assert models.load_model("toy-model") == ("model from toy-model", None)
+    # a Hugging Face folder without weights says how to make them
+    (tmp_path / "data" / "hf-model").mkdir()
+    (tmp_path / "data" / "hf-model" / "attnwidgets.json").write_text(json.dumps({"description": "tiny", "recreate": "python -m make it"}))
+    import pytest
+
+    with pytest.raises(models.ModelNotAvailableError, match="python -m make it"):
+        models.load_model("hf-model")
