@@ -52,6 +52,7 @@ export HF_HUB_OFFLINE
 LAB_CMD = $(BIN)/jupyter lab \
 	--ServerApp.ip=$(HOST) --ServerApp.port=$(PORT) \
 	--ServerApp.root_dir="$(CURDIR)/notebooks" \
+	--ServerApp.default_url=/lab/tree/00_start_here.ipynb \
 	$(if $(filter yes,$(OPEN_BROWSER)),,--no-browser) \
 	$(if $(TOKEN),--IdentityProvider.token=$(TOKEN)) \
 	$(if $(filter 0,$(shell id -u)),--allow-root) \

@@ -106,3 +106,14 @@ def test_student_check_cells_end_in_the_feedback_they_display(master):
     for cell in checks:
         last = cell.source.strip().splitlines()[-1]
         assert "check" in last and not last.startswith(("assert", "#")), last
+
+
+def test_landing_page_links_every_notebook_in_order():
+    """JupyterLab opens notebooks/00_start_here.ipynb first (make lab): it links the whole course."""
+    landing = nbformat.read(NOTEBOOKS / "00_start_here.ipynb", as_version=4)
+    text = "\n".join(c.source for c in landing.cells)
+    links = re.findall(r"\]\((\d\d_[a-z0-9_]+\.ipynb)\)", text)
+    assert links == sorted(links) and len(links) == 7
+    for master in MASTERS:
+        assert master.name in links, f"00_start_here.ipynb does not link {master.name}"
+    assert "default_url=/lab/tree/00_start_here.ipynb" in (ROOT / "Makefile").read_text()
