@@ -140,3 +140,574 @@ def make_images(n: int, seed: int, details: bool = False):
         return images, labels, target, distract
     info = SceneInfo(np.array(n_shapes, np.int64), tuple(kinds), np.array(hues_t, np.float32), np.array(hues_d, np.float32), tuple(all_masks))
     return images, labels, target, distract, info
+
+
+# ---- attention blocks ------------------------------------------------------------------------
+
+import json  # noqa: E402
+import math  # noqa: E402
+import pathlib  # noqa: E402
+import time  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+KINDS = ("plain", "se", "cbam")
+DATA_DIR = pathlib.Path(__file__).resolve().parents[2] / "data"
+TEST_SEED = 999_999  # the held-out images; training seeds are seed * 100_000 + step
+
+
+class Gate(nn.Module):
+    """The sigmoid that makes a gate in [0, 1]. It is its own module so that hooks (aw.capture_modules)
+    read the gate, and `open = True` replaces it by 1 everywhere (the ablation: attention switched off)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open = False
+
+    def forward(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.ones_like(logits) if self.open else torch.sigmoid(logits)
+
+
+class SE(nn.Module):
+    """Squeeze-and-Excitation: global average pool -> C/r -> ReLU -> C -> sigmoid, one gate per channel."""
+
+    def __init__(self, channels: int, reduction: int = 8) -> None:
+        super().__init__()
+        hidden = max(channels // reduction, 4)
+        self.mlp = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(), nn.Linear(hidden, channels))
+        self.gate = Gate()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x [B, C, H, W]
+        g = self.gate(self.mlp(x.mean(dim=(2, 3))))  # [B, C]
+        return x * g[:, :, None, None]
+
+
+class ChannelAttention(nn.Module):
+    """CBAM's channel half: a shared MLP on the average- and the max-pooled descriptor, summed, sigmoid."""
+
+    def __init__(self, channels: int, reduction: int = 8) -> None:
+        super().__init__()
+        hidden = max(channels // reduction, 4)
+        self.mlp = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(), nn.Linear(hidden, channels))
+        self.gate = Gate()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        avg = x.mean(dim=(2, 3))  # [B, C]
+        mx = x.flatten(2).max(dim=2).values  # [B, C]; .max is cheaper than amax in backward
+        g = self.gate(self.mlp(avg) + self.mlp(mx))  # [B, C]
+        return x * g[:, :, None, None]
+
+
+class SpatialAttention(nn.Module):
+    """CBAM's spatial half: channel-wise mean and max maps -> 7x7 conv -> sigmoid, one gate per position."""
+
+    def __init__(self, kernel: int = 7) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 1, kernel, padding=kernel // 2)
+        self.gate = Gate()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        maps = torch.stack([x.mean(dim=1), x.max(dim=1).values], dim=1)  # [B, 2, H, W]
+        g = self.gate(self.conv(maps))  # [B, 1, H, W]
+        return x * g
+
+
+class CBAM(nn.Module):
+    """Convolutional Block Attention Module: channel attention, then spatial attention."""
+
+    def __init__(self, channels: int, reduction: int = 8, kernel: int = 7) -> None:
+        super().__init__()
+        self.channel = ChannelAttention(channels, reduction)
+        self.spatial = SpatialAttention(kernel)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.spatial(self.channel(x))
+
+
+# ---- the CNNs --------------------------------------------------------------------------------
+
+WIDTHS = (32, 48, 96, 128)
+
+
+class ShapesCNN(nn.Module):
+    """4 blocks conv3x3 -> BatchNorm -> ReLU -> maxpool 2 (not in block 4) -> [SE | CBAM]; mean pool; linear.
+
+    Feature maps: 64 -> 32 -> 16 -> 8 -> 8 pixels, so the spatial gates are 32x32, 16x16, 8x8, 8x8.
+    """
+
+    def __init__(self, kind: str = "plain", widths: tuple[int, ...] = WIDTHS, n_classes: int = len(CLASSES), reduction: int = 8) -> None:
+        super().__init__()
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}; got {kind!r}.")
+        self.kind = kind
+        blocks, c_in = [], 3
+        for i, c in enumerate(widths):
+            layers = [nn.Conv2d(c_in, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU()]
+            if i < len(widths) - 1:
+                layers.append(nn.MaxPool2d(2))
+            if kind == "se":
+                layers.append(SE(c, reduction))
+            elif kind == "cbam":
+                layers.append(CBAM(c, reduction))
+            blocks.append(nn.Sequential(*layers))
+            c_in = c
+        self.blocks = nn.Sequential(*blocks)
+        self.head = nn.Linear(c_in, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x [B, 3, 64, 64] in [0, 1]
+        return self.head(self.blocks(x - 0.5).mean(dim=(2, 3)))  # [B, n_classes]
+
+    def attention(self) -> list[nn.Module]:
+        """The SE or CBAM module of each block (empty for the plain CNN)."""
+        return [m for m in self.modules() if isinstance(m, (SE, CBAM))]
+
+    def gates(self, part: str = "spatial") -> list[tuple[str, Gate]]:
+        """(name, Gate) of every 'spatial' or 'channel' gate (SE gates count as channel gates)."""
+        owner = SpatialAttention if part == "spatial" else (SE, ChannelAttention)
+        return [(n + ".gate", m.gate) for n, m in self.named_modules() if isinstance(m, owner)]
+
+
+@contextmanager
+def gates_open(model: ShapesCNN, part: str):
+    """Inside the block, every `part` ('spatial' or 'channel') gate of model is 1: that attention is off."""
+    chosen = [g for _, g in model.gates(part)]
+    for g in chosen:
+        g.open = True
+    try:
+        yield model
+    finally:
+        for g in chosen:
+            g.open = False
+
+
+# ---- training, saving, loading ---------------------------------------------------------------
+
+RECIPE = {"steps": 1000, "batch": 64, "lr": 3e-3, "weight_decay": 5e-4, "warmup": 50, "flip": True}
+
+
+def _lr_at(step: int, steps: int, lr: float, warmup: int) -> float:
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    return 0.5 * lr * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images, batch: int = 250) -> np.ndarray:
+    """Predicted class per image: int64 [n]."""
+    model.eval()
+    x = torch.as_tensor(images)
+    return np.concatenate([model(x[i:i + batch]).argmax(1).numpy() for i in range(0, len(x), batch)])
+
+
+def accuracy(model: nn.Module, images, labels) -> float:
+    return float((predict(model, images) == np.asarray(labels)).mean())
+
+
+def train(kind: str, seed: int = 0, steps: int = RECIPE["steps"], batch: int = RECIPE["batch"], n_test: int = 2000,
+          out: pathlib.Path | None = None, progress: bool = True, threads: int | None = 1) -> tuple[ShapesCNN, dict]:
+    """Train one ShapesCNN on fresh images each step (the same images for every kind at a given seed).
+
+    Writes data/shapes-cnn-<kind>/ (model.safetensors, training.json, attnwidgets.json) when out is given.
+    """
+    from tqdm.auto import tqdm
+
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    model = ShapesCNN(kind)
+    decay = [p for n, p in model.named_parameters() if p.ndim > 1]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": RECIPE["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}], lr=RECIPE["lr"])
+    flip_rng = np.random.default_rng(seed + 12345)
+    losses, accs, start, data_time = [], [], time.perf_counter(), 0.0
+    bar = tqdm(range(steps), desc=f"shapes-cnn-{kind}", disable=not progress)
+    for step in bar:
+        t0 = time.perf_counter()
+        x, y, _, _ = make_images(batch, seed * 100_000 + step)
+        if RECIPE["flip"]:
+            flip = flip_rng.random(batch) < 0.5
+            x[flip] = x[flip][..., ::-1]
+        data_time += time.perf_counter() - t0
+        for group in opt.param_groups:
+            group["lr"] = _lr_at(step, steps, RECIPE["lr"], RECIPE["warmup"])
+        model.train()
+        logits = model(torch.from_numpy(x))
+        loss = F.cross_entropy(logits, torch.from_numpy(y))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(round(loss.item(), 4))
+        accs.append(round(float((logits.argmax(1).numpy() == y).mean()), 4))
+        if step % 20 == 0:
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", acc=f"{np.mean(accs[-20:]):.2f}")
+    train_seconds = time.perf_counter() - start
+    tx, ty, tmask, dmask, scenes = make_images(n_test, TEST_SEED, details=True)
+    test_acc = accuracy(model, tx, ty)
+    info = {
+        "kind": kind, "seed": seed, "steps": steps, "batch": batch, "recipe": RECIPE, "widths": list(WIDTHS),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "train_seconds": round(train_seconds, 1), "data_seconds": round(data_time, 1),
+        "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "test": {"images": n_test, "seed": TEST_SEED, "accuracy": round(test_acc, 4)},
+        "train_images_seeds": f"seed * 100000 + step, {batch} images each",
+        "loss": losses, "train_accuracy": accs,
+    }
+    if kind == "cbam":
+        info["test"].update(pointing_report(model, tx, ty, tmask, dmask, scenes.n_shapes))
+    elif kind == "se":
+        info["test"]["ablation"] = ablations(model, tx, ty)
+    print(f"{kind} seed {seed}: test accuracy {test_acc:.1%} on {n_test} fresh images; {train_seconds:.0f} s")
+    if out is not None:
+        save(model, info, out)
+    return model, info
+
+
+def save(model: ShapesCNN, info: dict, out: pathlib.Path) -> None:
+    from safetensors.torch import save_file
+
+    out = pathlib.Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out / "model.safetensors"))
+    (out / "training.json").write_text(json.dumps(info, indent=1) + "\n")
+    label = {"plain": "a plain CNN", "se": "a CNN with Squeeze-and-Excitation", "cbam": "a CNN with CBAM (channel + spatial attention)"}[info["kind"]]
+    meta = {
+        "description": f"{label} (4 conv blocks, {info['parameters'] // 1000}k parameters) trained on synthetic shapes (notebook 06); "
+                       f"test accuracy {info['test']['accuracy']:.1%} on {info['test']['images']} fresh images",
+        "recreate": f"python -m attnwidgets.course.vision train --kind {info['kind']} --seed {info['seed']}",
+        "loader": "attnwidgets.course.vision:load",
+    }
+    (out / "attnwidgets.json").write_text(json.dumps(meta, indent=1) + "\n")
+
+
+def load(path: pathlib.Path) -> tuple[ShapesCNN, None]:
+    """(model in eval mode, None) from a data/shapes-cnn-<kind>/ folder."""
+    from safetensors.torch import load_file
+
+    path = pathlib.Path(path)
+    info = json.loads((path / "training.json").read_text())
+    model = ShapesCNN(info["kind"], widths=tuple(info.get("widths", WIDTHS)))
+    model.load_state_dict(load_file(str(path / "model.safetensors")))
+    model.training_info = info
+    return model.eval(), None
+
+
+def model_dir(kind: str) -> pathlib.Path:
+    return DATA_DIR / f"shapes-cnn-{kind}"
+
+
+# ---- where the spatial maps point --------------------------------------------------------------
+
+
+@torch.no_grad()
+def gate_values(model: ShapesCNN, images, part: str = "spatial", batch: int = 250) -> list[np.ndarray]:
+    """Every `part` gate of model on images, at its own resolution: spatial [n, h, w] per block, channel [n, C]."""
+    model.eval()
+    names = model.gates(part)
+    seen: list[list[torch.Tensor]] = [[] for _ in names]
+    hooks = [g.register_forward_hook(lambda m, a, out, i=i: seen[i].append(out.detach())) for i, (_, g) in enumerate(names)]
+    try:
+        x = torch.as_tensor(images)
+        for i in range(0, len(x), batch):
+            model(x[i:i + batch])
+    finally:
+        for h in hooks:
+            h.remove()
+    out = [torch.cat(s).numpy() for s in seen]
+    return [o[:, 0] if part == "spatial" else o for o in out]
+
+
+def cell_centres(size: int) -> np.ndarray:
+    """Pixel index of the centre of each of `size` cells along a 64-pixel side."""
+    step = SIZE // size
+    return np.arange(size) * step + step // 2
+
+
+def pointing(maps: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """The pointing game at the map's own resolution: is the centre of the argmax cell inside the mask? bool [n].
+
+    maps [n, h, w] (any resolution that divides 64), masks bool [n, 64, 64]. No upsampling: bilinear
+    upsampling drags a noisy map's argmax toward the border.
+    """
+    maps, masks = np.asarray(maps), np.asarray(masks, bool)
+    n, h, w = maps.shape
+    flat = maps.reshape(n, -1).argmax(1)
+    rows, cols = cell_centres(h)[flat // w], cell_centres(w)[flat % w]
+    return masks[np.arange(n), rows, cols]
+
+
+def mass_share(maps: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Share of each map's total mass that falls on the mask (map repeated up to 64x64 pixels): float [n]."""
+    maps = np.asarray(maps, np.float64)
+    n, h, w = maps.shape
+    up = maps.repeat(SIZE // h, 1).repeat(SIZE // w, 2)
+    return (up * masks).sum((1, 2)) / np.maximum(up.sum((1, 2)), 1e-12)
+
+
+def pointing_report(model: ShapesCNN, images, labels, target, distract, n_shapes=None) -> dict:
+    """Pointing game, distractor hits and mass on target for each CBAM spatial map, the baselines, and the gate ablations."""
+    report: dict = {"area_share": round(float(np.asarray(target).mean()), 4)}
+    if n_shapes is not None:
+        report["random_shape"] = round(float(np.mean(1.0 / np.asarray(n_shapes))), 4)
+    layers = []
+    for (name, _), maps in zip(model.gates("spatial"), gate_values(model, images, "spatial")):
+        layers.append({
+            "layer": name, "grid": list(maps.shape[1:]),
+            "pointing": round(float(pointing(maps, target).mean()), 4),
+            "distractor": round(float(pointing(maps, distract).mean()), 4),
+            "mass_on_target": round(float(mass_share(maps, target).mean()), 4),
+            "gate_mean": round(float(maps.mean()), 4), "gate_min": round(float(maps.min()), 4),
+        })
+    report["spatial"] = layers
+    report["ablation"] = ablations(model, images, labels)
+    return report
+
+
+def ablations(model: ShapesCNN, images, labels) -> dict:
+    """Accuracy as trained, with the spatial gates set to 1, and with the channel gates set to 1."""
+    result = {"as_trained": round(accuracy(model, images, labels), 4)}
+    for part in ("spatial", "channel"):
+        if model.gates(part):
+            with gates_open(model, part):
+                result[f"{part}_gate_1"] = round(accuracy(model, images, labels), 4)
+    return result
+
+
+
+# ---- records and views -------------------------------------------------------------------------
+
+
+def _one(image) -> torch.Tensor:
+    x = torch.as_tensor(np.asarray(image, np.float32))
+    return x[None] if x.ndim == 3 else x  # [1, 3, 64, 64]
+
+
+def capture_spatial(model: ShapesCNN, image, stretch: bool = False) -> "AttentionRecord":
+    """CBAM's spatial gates on one image as one 'spatial' AttentionRecord, one layer per block.
+
+    Each gate is read by aw.capture_modules (a forward hook on the gate) at its own resolution,
+    then repeated up to the finest grid (32x32) so that every block shares one grid; repeating
+    keeps each cell's value and its argmax. stretch=True rescales each map to [0, 1] (min to max)
+    so the nearly flat gates show their shape; layer names then say so.
+    """
+    from ..capture import capture_modules
+    from ..record import AttentionRecord
+
+    gates = model.gates("spatial")
+    if not gates:
+        raise ValueError(f"this is a {model.kind} CNN: it has no spatial gates (only CBAM does).")
+    x, maps, names = _one(image), [], []
+    for name, _ in gates:
+        rec = capture_modules(model, x, modules=[name], kind="spatial", weights_from=lambda out: out.flatten(1)[:, None, None, :])
+        side = int(round(math.sqrt(rec.n_keys)))
+        m = rec.weights[0, 0, 0].reshape(side, side)
+        lo, hi = float(m.min()), float(m.max())
+        if stretch:
+            m = (m - lo) / (hi - lo) if hi > lo else np.zeros_like(m)
+        maps.append(m.repeat(32 // side, 0).repeat(32 // side, 1))
+        names.append(f"block {len(names) + 1}: {side}x{side} gate" + (f", stretched from {lo:.3f}..{hi:.3f}" if stretch else f", {lo:.3f}..{hi:.3f}"))
+    weights = np.stack(maps).reshape(len(maps), 1, 1, 32 * 32)
+    keys = [f"r{r}c{c}" for r in range(32) for c in range(32)]
+    return AttentionRecord(weights, ("image",), keys, kind="spatial", grid=(32, 32), layer_names=names, model_name=f"shapes-cnn-{model.kind}",
+                           meta={"stretched": stretch})
+
+
+def capture_channel(model: ShapesCNN, image, block: int = -1, reference=None) -> "AttentionRecord":
+    """One block's channel gates (SE, or CBAM's channel half) on one image, as a 'channel' AttentionRecord.
+
+    With reference images, a second layer holds the mean gate over them: the view's layer menu
+    then switches between "this image" and "on average".
+    """
+    from ..capture import capture_modules
+    from ..record import AttentionRecord
+
+    gates = model.gates("channel")
+    if not gates:
+        raise ValueError("the plain CNN has no channel gates (SE and CBAM do).")
+    name = gates[block][0]
+    rec = capture_modules(model, _one(image), modules=[name], kind="channel", weights_from=lambda out: out[:, None, None, :])
+    layers, names = [rec.weights[0, 0, 0]], [f"{name}: this image"]
+    if reference is not None:
+        layers.append(gate_values(model, reference, "channel")[block].mean(0))
+        names.append(f"{name}: mean over {len(reference)} images")
+    w = np.stack(layers)[:, None, None, :]
+    return AttentionRecord(w, ("image",), [f"ch{i}" for i in range(w.shape[-1])], kind="channel", layer_names=names, model_name=f"shapes-cnn-{model.kind}")
+
+
+def outlined(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The image [3, 64, 64] as [64, 64, 3] with a white outline one pixel outside the mask, for display only."""
+    m = np.asarray(mask, bool)
+    grown = m.copy()
+    grown[1:] |= m[:-1]; grown[:-1] |= m[1:]; grown[:, 1:] |= m[:, :-1]; grown[:, :-1] |= m[:, 1:]
+    pic = np.asarray(image).transpose(1, 2, 0).copy()
+    pic[grown & ~m] = 1.0
+    return pic
+
+
+def explorer(model: ShapesCNN, images, labels=None, targets=None, index: int = 0, stretch: bool = True, layer: int = 1, opacity: float = 0.6):
+    """An image slider above aw.ImageAttention: moving it re-captures the spatial gates of that image.
+
+    The target is outlined in white (display only; the model saw the image without it).
+    """
+    import html
+    import ipywidgets as widgets
+    from ..views import ImageAttention
+
+    images = np.asarray(images)
+    slider = widgets.IntSlider(value=index, min=0, max=len(images) - 1, description="image", continuous_update=False)
+    caption = widgets.HTML()
+    box = widgets.VBox([slider, caption])
+
+    def draw(i: int, keep=None) -> None:
+        with torch.no_grad():
+            probs = torch.softmax(model.eval()(_one(images[i])), -1)[0].numpy()
+        guess = int(probs.argmax())
+        text = f"model says <b>{CLASSES[guess]}</b> ({probs[guess]:.0%})"
+        if labels is not None:
+            text = f"target: <b>{CLASSES[int(labels[i])]}</b> (outlined in white); " + text
+        caption.value = f"<span style='font-family:sans-serif'>image {i}: {text}</span>"
+        pic = outlined(images[i], targets[i]) if targets is not None else images[i].transpose(1, 2, 0)
+        view = ImageAttention(pic, capture_spatial(model, images[i], stretch=stretch),
+                              layer=keep.layer if keep else layer, opacity=keep.opacity if keep else opacity)
+        box.children = [slider, caption, view]
+        if keep is not None:
+            keep.close()
+
+    slider.observe(lambda change: draw(change["new"], box.children[-1]), names="value")
+    draw(index)
+    box.slider = slider
+    box.view = lambda: box.children[-1]
+    return box
+
+
+
+# ---- exercises ----------------------------------------------------------------------------------
+
+
+def se_gate_reference(x: torch.Tensor, w1, b1, w2, b2) -> torch.Tensor:
+    """SE's gate: x [B, C, H, W] -> [B, C] = sigmoid(W2 relu(W1 mean_hw(x) + b1) + b2)."""
+    return torch.sigmoid(F.relu(x.mean(dim=(2, 3)) @ w1.T + b1) @ w2.T + b2)
+
+
+def check_se_gate(se_gate) -> "Feedback":
+    """Exercise 1: the student's se_gate(x, w1, b1, w2, b2) against an SE module's own gate."""
+    from . import exercises as ex
+
+    torch.manual_seed(6)
+    module = SE(16, reduction=4)
+    x = torch.randn(3, 16, 5, 7) * 2 + 0.5
+    w1, b1 = module.mlp[0].weight.detach(), module.mlp[0].bias.detach()
+    w2, b2 = module.mlp[2].weight.detach(), module.mlp[2].bias.detach()
+    with torch.no_grad():
+        got, problem = ex.attempt(se_gate, x, w1, b1, w2, b2)
+    if problem is not None:
+        return problem
+    if not isinstance(got, torch.Tensor):
+        return ex.wrong(f"se_gate returned {type(got).__name__}; return a torch tensor of shape [3, 16].")
+    got = got.detach().float()
+    if got.shape == (3, 16, 5, 7) or got.ndim == 4:
+        return ex.wrong(f"the gate has shape {tuple(got.shape)}: one value per channel and position.", "Squeeze first: average x over the height and width (dim=(2, 3)) to get [B, C].")
+    if got.shape != (3, 16):
+        return ex.wrong(f"the gate has shape {tuple(got.shape)}; expected [B, C] = [3, 16].", "x.mean(dim=(2, 3)) is [B, C]; w1 is [C/r, C], so multiply by w1.T.")
+    want = se_gate_reference(x, w1, b1, w2, b2)
+    if torch.allclose(got, want, atol=1e-5):
+        return ex.right("Right: one gate in [0, 1] per channel, from the channel averages through the bottleneck.")
+    if got.min() < 0 or got.max() > 1:
+        return ex.wrong(f"gates range {got.min():.2f}..{got.max():.2f}: a gate must be in [0, 1].", "End with torch.sigmoid on the second layer's output.")
+    if torch.allclose(got.sum(1), torch.ones(3), atol=1e-4):
+        return ex.wrong("your gates sum to 1 over the channels (a softmax).", "SE gates are independent: each channel gets its own sigmoid, not a share of a softmax.")
+    maxed = torch.sigmoid(F.relu(x.amax(dim=(2, 3)) @ w1.T + b1) @ w2.T + b2)
+    if torch.allclose(got, maxed, atol=1e-5):
+        return ex.wrong("that squeezes with the maximum.", "SE squeezes with the global AVERAGE over height and width (CBAM adds the max).")
+    linear = torch.sigmoid((x.mean(dim=(2, 3)) @ w1.T + b1) @ w2.T + b2)
+    if torch.allclose(got, linear, atol=1e-5):
+        return ex.wrong("close, but the bottleneck has no nonlinearity.", "Apply ReLU between the two layers.")
+    return ex.wrong(f"the gates differ from the module's by up to {float((got - want).abs().max()):.3f}.",
+                    "sigmoid(relu(mean @ w1.T + b1) @ w2.T + b2), with mean = x.mean(dim=(2, 3)).")
+
+
+def _pointing_cases() -> list[tuple[np.ndarray, np.ndarray, bool]]:
+    rng = np.random.default_rng(11)
+    cases = []
+    # a square target around pixel (20, 44); the 8x8 map's argmax cell (2, 5) has its centre (20, 44) inside
+    mask = np.zeros((SIZE, SIZE), bool)
+    mask[17:24, 41:48] = True
+    m = rng.uniform(0, 0.5, (8, 8)); m[2, 5] = 0.9
+    cases.append((m, mask, True))
+    cases.append((m.T.copy(), mask, False))  # the transposed map points at (44, 20): outside
+    # the corner (16, 40) of that cell lies outside this smaller mask, its centre inside
+    mask2 = np.zeros((SIZE, SIZE), bool); mask2[18:23, 42:47] = True
+    cases.append((m, mask2, True))
+    # a 16x16 map, argmax (10, 3): centre pixel (42, 14)
+    m16 = rng.uniform(0, 0.5, (16, 16)); m16[10, 3] = 0.8
+    mask3 = np.zeros((SIZE, SIZE), bool); mask3[39:46, 11:18] = True
+    cases.append((m16, mask3, True))
+    cases.append((m16, ~mask3, False))
+    # 32x32, argmax (5, 30): centre pixel (11, 61); mask elsewhere
+    m32 = rng.uniform(0, 0.5, (32, 32)); m32[5, 30] = 0.99
+    mask4 = np.zeros((SIZE, SIZE), bool); mask4[30:40, 30:40] = True
+    cases.append((m32, mask4, False))
+    mask5 = np.zeros((SIZE, SIZE), bool); mask5[9:14, 58:64] = True
+    cases.append((m32, mask5, True))
+    return cases
+
+
+def check_pointing(points_at) -> "Feedback":
+    """Exercise 2: the student's points_at(attn_map, mask) -> bool on hand-made maps and masks."""
+    from . import exercises as ex
+
+    for i, (m, mask, want) in enumerate(_pointing_cases()):
+        got, problem = ex.attempt(points_at, m.copy(), mask.copy())
+        if problem is not None:
+            return problem
+        try:
+            got = bool(got)
+        except Exception:
+            return ex.wrong(f"points_at returned {type(got).__name__}; return True or False.")
+        if got != want:
+            side = m.shape[0]
+            r, c = divmod(int(m.argmax()), side)
+            return ex.wrong(f"case {i}: a {side}x{side} map whose largest cell is row {r}, column {c}: expected {want}, got {got}.",
+                            "np.argmax of the flattened map gives index = row * width + column; the cell's centre pixel is "
+                            "(row * s + s // 2, column * s + s // 2) with s = 64 // width. Did you swap row and column, or use the cell's corner?")
+    return ex.right("Right: the argmax cell, at the map's own resolution, and whether its centre lies on the target.")
+
+
+def check_ablation(hurts_more, ablation: dict) -> "Feedback":
+    """Exercise 3: which gate, set to 1, costs CBAM more accuracy: 'spatial' or 'channel'?"""
+    from . import exercises as ex
+
+    if ex.is_unanswered(hurts_more):
+        return ex.unanswered()
+    answer = str(hurts_more).strip().lower()
+    if answer not in ("spatial", "channel"):
+        return ex.wrong(f"answer 'spatial' or 'channel', not {hurts_more!r}.")
+    drop = {p: ablation["as_trained"] - ablation[f"{p}_gate_1"] for p in ("spatial", "channel")}
+    truth = max(drop, key=drop.get)
+    if answer == truth:
+        other = "channel" if truth == "spatial" else "spatial"
+        return ex.right(f"Right: opening the {truth} gates costs {drop[truth]:.1%} accuracy, the {other} gates {drop[other]:.1%}.")
+    return ex.wrong(f"opening the {answer} gates costs {drop[answer]:.1%}, less than the other part.",
+                    "Compare as_trained with each ablated accuracy: the bigger drop marks the part the model relies on.")
+
+
+def main(argv=None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m attnwidgets.course.vision", description="Train the notebook-06 CNNs on synthetic shapes.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    tr = sub.add_parser("train", help="train one CNN and write data/shapes-cnn-<kind>/")
+    tr.add_argument("--kind", choices=KINDS, required=True)
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--steps", type=int, default=RECIPE["steps"])
+    tr.add_argument("--out", type=pathlib.Path, default=None, help="default: data/shapes-cnn-<kind> (seed 0) or data/shapes-cnn-<kind>-seed<N>")
+    args = parser.parse_args(argv)
+    out = args.out or DATA_DIR / (f"shapes-cnn-{args.kind}" + (f"-seed{args.seed}" if args.seed else ""))
+    train(args.kind, args.seed, steps=args.steps, out=out)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
