@@ -244,7 +244,7 @@ def plot_entropy(s: Survey) -> Any:
     for l, h, e, *_ in focused_heads(s):
         ax.text(x[l * n_heads + h], e + 0.05, f"{l}.{h}", ha="center", va="bottom", fontsize=7)
     ax.set_ylabel("entropy (bits)")
-    ax.set_title(f"how spread out each head is: 12 bars per layer, one per head (labels: layer.head under 1 bit);\nmean over {s.n_sentences} sentences of {s.mean_tokens:.0f} tokens on average", fontsize=9)
+    ax.set_title(f"how spread out each head is: {n_heads} bars per layer, one per head (labels: layer.head under 1 bit);\nmean over {s.n_sentences} sentences of {s.mean_tokens:.0f} tokens on average", fontsize=9)
     return fig
 
 

@@ -90,7 +90,7 @@ CELLS = [
         **Reason 2: the fast kernel never forms the weights.** `transformers` 5 loads models with
         `attn_implementation="sdpa"`: PyTorch's fused `scaled_dot_product_attention`, which computes
         softmax(QKᵀ/√d)·V in one kernel and returns only the result. The weights matrix is never
-        handed back, so the library gives an empty tuple (and logs the warning you may see above).
+        handed back, so the library gives an empty tuple (and logs the warning printed above).
         The *eager* implementation computes the same attention step by step in Python and keeps the
         weights. Both reasons have to be fixed.
     """),
@@ -165,6 +165,9 @@ CELLS = [
           to switch heads on and off, or choose mean / max of heads).
         - **ModelView**: every head of every layer as a small picture (rows are layers, columns
           heads). Click one to open it as a heatmap; rows are queries, columns keys.
+
+        (`bert.SentenceViews` is `aw.HeadView(record)` and `aw.ModelView(record)` joined by
+        `aw.link_views(...)`, plus a text box that calls `view.show(new_record)` on both.)
 
         Click a token to pin it (click again or press Esc to unpin). Pick one of the example
         sentences or type your own and press Enter. Things to look for: in layer 0, head 2, every
