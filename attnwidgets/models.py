@@ -21,6 +21,7 @@ Makefile).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import json
@@ -74,6 +75,20 @@ def _package_dir(module: str) -> pathlib.Path:
     return pathlib.Path(spec.origin).parent
 
 
+@contextlib.contextmanager
+def _quiet_loading() -> Any:
+    """No "Loading weights" progress bar: in a notebook it is a wall of red stderr for a 2-second load."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
 def _load_minilm() -> tuple[Any, Any]:
     from transformers import AutoModel, AutoTokenizer
 
@@ -82,7 +97,8 @@ def _load_minilm() -> tuple[Any, Any]:
     except ModuleNotFoundError:
         raise ModelNotAvailableError(f"the offline MiniLM pack is not installed: {OFFLINE['minilm'][2]}") from None
     tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModel.from_pretrained(path, attn_implementation="eager")
+    with _quiet_loading():
+        model = AutoModel.from_pretrained(path, attn_implementation="eager")
     model.config._name_or_path = OFFLINE["minilm"][0]
     return model.eval(), tokenizer
 
@@ -132,7 +148,8 @@ def _load_smollm2() -> tuple[Any, Any]:
     path = prepare_smollm2()
     tokenizer = AutoTokenizer.from_pretrained(path)
     # float32 on the CPU: float16 matmuls there are slow and lose precision
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, attn_implementation="eager")
+    with _quiet_loading():
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, attn_implementation="eager")
     model.config._name_or_path = OFFLINE["smollm2"][0]
     return model.eval(), tokenizer
 
@@ -196,7 +213,8 @@ def _load_pretrained(name: str, local_only: bool) -> tuple[Any, Any]:
     from transformers import AutoConfig, AutoProcessor, AutoTokenizer
 
     config = AutoConfig.from_pretrained(name, local_files_only=local_only)
-    model = _auto_class(config).from_pretrained(name, attn_implementation="eager", local_files_only=local_only)
+    with _quiet_loading():
+        model = _auto_class(config).from_pretrained(name, attn_implementation="eager", local_files_only=local_only)
     try:
         tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local_only)
     except (OSError, ValueError, TypeError):
