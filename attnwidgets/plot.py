@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .record import AttentionRecord
+from .record import AttentionRecord, token_label
 
 # Enough cells to show structure on paper; longer axes are max-pooled so peaks survive.
 FIGURE_RESOLUTION = 512
@@ -34,10 +34,6 @@ def _pooled(matrix: np.ndarray, limit: int = FIGURE_RESOLUTION) -> tuple[np.ndar
 
 def _ticks(n: int, limit: int = MAX_LABELS) -> np.ndarray:
     return np.arange(0, n, max(1, int(np.ceil(n / limit))))
-
-
-def _short(token: str, width: int = 14) -> str:
-    return token if len(token) <= width else token[: width - 1] + "\u2026"
 
 
 def heatmap(matrix: Any, query_tokens: Sequence[str] | None = None, key_tokens: Sequence[str] | None = None, *, colormap: str = "viridis",
@@ -66,7 +62,7 @@ def heatmap(matrix: Any, query_tokens: Sequence[str] | None = None, key_tokens: 
     for axis, tokens, set_ticks, set_labels in ((nk, key_tokens, ax.set_xticks, ax.set_xticklabels), (nq, query_tokens, ax.set_yticks, ax.set_yticklabels)):
         ticks = _ticks(axis)
         set_ticks(ticks)
-        set_labels([_short(tokens[i]) for i in ticks], fontsize=7)
+        set_labels([token_label(tokens[i]) for i in ticks], fontsize=7)
     ax.tick_params(axis="x", rotation=90)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -96,9 +92,9 @@ def head_view(record: AttentionRecord, layer: int = 0, heads: Sequence[int] | No
     ax = fig.add_subplot()
     y = lambda i, n: 1 - (i + 0.5) / max(nq, nk)  # noqa: E731
     for i in range(nq):
-        ax.text(0, y(i, nq), _short(record.query_tokens[i]), ha="right", va="center", fontsize=7, color="red" if i == token else "black")
+        ax.text(0, y(i, nq), token_label(record.query_tokens[i]), ha="right", va="center", fontsize=7, color="red" if i == token else "black")
     for j in range(nk):
-        ax.text(1, y(j, nk), _short(record.key_tokens[j]), ha="left", va="center", fontsize=7)
+        ax.text(1, y(j, nk), token_label(record.key_tokens[j]), ha="left", va="center", fontsize=7)
     token = -1 if token is None else token
     queries = [token] if 0 <= token < nq else range(nq)
     drawn = [(h, record.matrix(layer, h), head_color(h)) for h in heads] if not matrices else [(name, m, "#333333") for name, m in matrices.items()]

@@ -419,6 +419,12 @@ def readable_token(token: str) -> str:
     return token.translate(_READABLE)
 
 
+def token_label(token: str, width: int = 14) -> str:
+    """A token as drawn on an axis: readable (no "Ġ"/"▁" markers) and cut to `width` characters."""
+    token = readable_token(token)
+    return token if len(token) <= width else token[: width - 1] + "\u2026"
+
+
 def key_padding_or_special(record: AttentionRecord) -> np.ndarray:
     return np.asarray(record.key_padding) | np.asarray(record.key_special)
 

@@ -34,3 +34,15 @@ def test_show_refuses_what_the_view_cannot_draw_and_keeps_the_old_record():
     assert view.record is first and "2-D" in view.error
     view.show(aw.AttentionRecord(softmaxed((1, 1, 2, 2)), list("xy")))
     assert view.error == "" and view.query_tokens == ["x", "y"]
+
+
+def test_views_draw_readable_tokens_not_bpe_markers():
+    """Byte-level BPE marks spaces with "Ġ" and newlines with "Ċ": views, PNG fallbacks and figures show the text."""
+    tokens = ["The", "Ġcapital", "Ċ", "▁the"]
+    record = aw.AttentionRecord(softmaxed((1, 1, 4, 4)), tokens)
+    for view in (aw.Heatmap(record), aw.HeadView(record), aw.ModelView(record)):
+        assert view.query_tokens == ["The", " capital", "\\n", " the"] and view.key_tokens == view.query_tokens
+    figure = aw.Heatmap(record).to_figure()
+    labels = [t.get_text() for ax in figure.axes for t in ax.get_yticklabels()]
+    assert " capital" in labels and not any("Ġ" in label for label in labels)
+    assert record.query_tokens == tuple(tokens)  # the record keeps the model's own tokens

@@ -17,7 +17,7 @@ import anywidget
 import numpy as np
 import traitlets as t
 
-from ..record import AttentionRecord, EncoderDecoderRecord
+from ..record import AttentionRecord, EncoderDecoderRecord, readable_token
 
 HERE = pathlib.Path(__file__).parent
 COMMON_JS = HERE / "common.js"
@@ -328,7 +328,9 @@ class TokenView(AttentionView):
     def _token_traits(self, rec: AttentionRecord) -> dict:
         """The read-only traits that describe a record, for the subclass's super().__init__."""
         return {
-            "query_tokens": list(rec.query_tokens), "key_tokens": list(rec.key_tokens), "layer_names": list(rec.layer_names),
+            # readable labels: byte-level BPE's "Ġquick" is drawn " quick", SentencePiece's "▁the" " the"
+            "query_tokens": [readable_token(t) for t in rec.query_tokens], "key_tokens": [readable_token(t) for t in rec.key_tokens],
+            "layer_names": list(rec.layer_names),
             "n_heads": rec.n_heads, "kind": rec.kind, "can_rollout": self._rollout_refusal(rec) is None,
         }
 

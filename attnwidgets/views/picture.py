@@ -12,6 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..record import token_label
 from .base import bin_starts, max_pool
 
 SIDE = 420  # pixels of the matrix area
@@ -22,10 +23,6 @@ def _font():
     from PIL import ImageFont
 
     return ImageFont.load_default(size=FONT_SIZE)
-
-
-def _short(token: str, width: int = 14) -> str:
-    return token if len(token) <= width else token[: width - 1] + "\u2026"
 
 
 def _png(image) -> bytes:
@@ -62,7 +59,7 @@ def matrix_png(matrix: np.ndarray, query_tokens: Sequence[str], key_tokens: Sequ
     row_px, col_px = height / nq, width / nk
     step_r, step_c = max(1, int(np.ceil(13 / row_px))), max(1, int(np.ceil(13 / col_px)))  # labels that stay readable
     measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    label_w = lambda tokens, step: int(max([measure.textlength(_short(t), font=font) for t in tokens[::step]] + [20])) + 8  # noqa: E731
+    label_w = lambda tokens, step: int(max([measure.textlength(token_label(t), font=font) for t in tokens[::step]] + [20])) + 8  # noqa: E731
     left, top = label_w(list(query_tokens), step_r), label_w(list(key_tokens), step_c)
     head = 18 if title else 4
     img = Image.new("RGB", (left + width + 70, head + top + height + 6), "white")
@@ -73,10 +70,10 @@ def matrix_png(matrix: np.ndarray, query_tokens: Sequence[str], key_tokens: Sequ
     for i in range(0, nq, step_r):
         y = head + top + (i + 0.5) * row_px
         color = "#c00" if i == pinned else ("#bbb" if reveal is not None and i >= reveal else "#222")
-        draw.text((left - 4, y), _short(query_tokens[i]), fill=color, font=font, anchor="rm")
+        draw.text((left - 4, y), token_label(query_tokens[i]), fill=color, font=font, anchor="rm")
     for j in range(0, nk, step_c):
         label = Image.new("RGB", (top, FONT_SIZE + 4), "white")
-        ImageDraw.Draw(label).text((2, 1), _short(key_tokens[j]), fill="#222", font=font)
+        ImageDraw.Draw(label).text((2, 1), token_label(key_tokens[j]), fill="#222", font=font)
         rotated = label.rotate(90, expand=True)
         img.paste(rotated, (int(left + (j + 0.5) * col_px - rotated.width / 2), head + top - rotated.height - 2))
     if 0 <= pinned < nq:
@@ -146,9 +143,9 @@ def lines_png(values: np.ndarray, index: np.ndarray, query_tokens: Sequence[str]
         draw.line([(label + 4, y(q)), (width - label - 4, y(k))], fill=shade, width=2)
     step = 1 if row >= 13 else 2
     for i in range(0, nq, step):
-        draw.text((label - 6, y(i)), _short(query_tokens[i]), fill="#c00" if i == token else "#222", font=font, anchor="rm")
+        draw.text((label - 6, y(i)), token_label(query_tokens[i]), fill="#c00" if i == token else "#222", font=font, anchor="rm")
     for j in range(0, nk, step):
-        draw.text((width - label + 6, y(j)), _short(key_tokens[j]), fill="#222", font=font, anchor="lm")
+        draw.text((width - label + 6, y(j)), token_label(key_tokens[j]), fill="#222", font=font, anchor="lm")
     return _png(img)
 
 
