@@ -243,7 +243,7 @@ def test_crossover():
     assert S.crossover(lengths, [1, 2, 3, 4], [10, 10, 10, 10]) is None
     assert S.crossover(lengths, [11, 12, 13, 14], [10, 10, 10, 10]) == 64
     assert "between the measured 1024 and 4096" in S.describe_crossover(lengths, 2000.0)
-    assert S.crossover_bucket(1126.0) == S.CROSSOVER_OPTIONS[2] and S.crossover_bucket(None) == S.CROSSOVER_OPTIONS[3]
+    assert [S.crossover_bucket(x) for x in (64.0, 1126.0, None)] == list(S.CROSSOVER_OPTIONS)
     assert S.flops(256, 256, "attention") == S.flops(256, 256, "gru")  # equal arithmetic at n = d
 
 
