@@ -337,7 +337,7 @@ CELLS = [
         neither side gets more cores than the other) of our attention layer, of the same layer
         using torch's fused SDPA kernel, and of a GRU with the same width, on 64 to 2048 tokens; and
         it records their peak memory (every allocation torch makes, read from torch's profiler). It
-        takes a few seconds. `benchmarks/attention_scaling.py` runs the longer sweep, to 4096
+        takes about ten seconds. `benchmarks/attention_scaling.py` runs the longer sweep, to 4096
         tokens and beyond.
 
         The arithmetic says attention does more work from $n = 256$. Predict first:
