@@ -270,6 +270,8 @@ def test_generation_stepper_follows_the_slider(tiny):
     assert stepper.heatmap.aggregate == "mean"
     stepper.layer.value = 0
     assert stepper.heatmap.layer == 0
+    bundle = stepper._repr_mimebundle_()
+    assert "image/png" in (bundle[0] if isinstance(bundle, tuple) else bundle)  # a picture where no kernel runs
     with pytest.raises(ValueError, match="generate=N"):
         ind.GenerationStepper(capture(model, tokenizer, "A b"))
 

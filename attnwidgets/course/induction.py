@@ -38,6 +38,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
+import ipywidgets
 import numpy as np
 import torch
 
@@ -404,8 +405,8 @@ def ablation_figure(result: dict[str, Any], what: str = "top induction heads") -
     bars = ax.bar(range(len(values)), values, color=["#888888", "#D55E00"] + ["#0072B2"] * len(result["random"]))
     for bar, v in zip(bars, values):
         ax.annotate(f"{v:.2f}", (bar.get_x() + bar.get_width() / 2, v), ha="center", va="bottom", fontsize=9)
-    ax.axhline(result["first_copy"], color="black", linestyle=":", linewidth=1)
-    ax.annotate("first copy (chance)", (len(values) - 0.5, result["first_copy"]), ha="right", va="bottom", fontsize=8)
+    ax.axhline(result["first_copy"], color="black", linestyle=":", linewidth=1, label=f"first copy, nothing removed ({result['first_copy']:.2f})")
+    ax.legend(loc="upper right", fontsize=8)
     ax.set_xticks(range(len(values)), labels, fontsize=8)
     ax.set_ylim(0, 1.08)
     ax.set_ylabel("next-token accuracy,\nsecond copy")
@@ -468,12 +469,12 @@ def _escape(token: str) -> str:
     return html.escape(readable_token(token)).replace(" ", "&nbsp;") or "&nbsp;"
 
 
-class GenerationStepper:
+class GenerationStepper(ipywidgets.VBox):
     """A slider over the steps of a generation: at step s the model reads the text so far, its
     attention (chosen layer and head) colours every earlier token, and it writes token s.
 
-    ``stepper.widget`` is the whole thing (controls, coloured text, a Heatmap of the record with
-    the reading row pinned); ``stepper.step``, ``.layer``, ``.head`` are its ipywidgets controls.
+    A VBox: controls, the coloured text, a Heatmap of the record with the reading row pinned.
+    ``stepper.step``, ``.layer``, ``.head`` are its ipywidgets controls, ``.heatmap`` the view.
     """
 
     def __init__(self, record: AttentionRecord, layer: int = 0, head: int | str = "mean") -> None:
@@ -499,7 +500,7 @@ class GenerationStepper:
         for control in (self.step, self.layer, self.head):
             control.observe(lambda _: self._draw(), "value")
         self._draw()
-        self.widget = W.VBox([W.HBox([self.step, self.layer, self.head]), self.text, self.heatmap])
+        super().__init__([W.HBox([self.step, self.layer, self.head]), self.text, self.heatmap])
 
     def query(self, step: int) -> int:
         """The position the model reads at ``step`` (1-based) to write generated token ``step``."""
@@ -539,10 +540,15 @@ class GenerationStepper:
         )
         self.heatmap.pinned = q
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        bundle = super()._repr_mimebundle_(**kwargs)
+        data = bundle[0] if isinstance(bundle, tuple) else bundle
+        if data is not None:
+            try:  # where no kernel runs (GitHub, nbviewer) the heatmap's picture stands in
+                data["image/png"] = self.heatmap._repr_mimebundle_()[0]["image/png"]
+            except Exception:  # noqa: BLE001  (a picture must never stop the live widget)
+                pass
+        return bundle
 
 
 # ---- exercises -----------------------------------------------------------------------------------
