@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from attnwidgets import AttentionRecord, capture, models
-from attnwidgets.ablation import ablate_heads
+from attnwidgets.ablation import attention_layout
 from attnwidgets.analysis import induction_score, offset_score
 from attnwidgets.course import induction as ind
 from attnwidgets.course.induction import BOS_ID, N_SYMBOLS, VOCAB, Settings, repeated_tokens
@@ -375,8 +375,8 @@ def test_fresh_model_matches_the_recipe():
     assert model.lm_head.weight is model.transformer.wte.weight  # tied embeddings
     table = model.transformer.wpe.weight.detach()
     assert table[0, 1] == pytest.approx(0.02 * math.sqrt(2))  # cos(0), scaled
-    with ablate_heads(model, [(0, 0)]):
-        pass
+    layers, heads, names = attention_layout(model)  # what ablate_heads numbers: 2 layers x 4 heads
+    assert (layers, heads, names) == (2, 4, ["transformer.h.0.attn", "transformer.h.1.attn"])
 
 
 def test_command_line_usage(capsys):

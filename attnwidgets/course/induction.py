@@ -12,8 +12,8 @@ Three parts, one module:
 - The tiny model. Two attention-only layers, four heads each, trained on in-context bigrams
   (``bigram_batch``) with the loss on copied tokens only: ``python -m attnwidgets.course.induction
   train --seed S`` writes ``data/induction-tiny/`` (seed 0) or ``data/induction-tiny-seedS/``
-  and ``aw.load_model("induction-tiny")`` loads it. The recipe is /work/shared/induction-recipe.md
-  (measured on this machine). What did not work before: two long copies with the loss on the
+  and ``aw.load_model("induction-tiny")`` loads it (data/README.md has the recipe and the
+  three seeds' scores). What did not work before: two long copies with the loss on the
   second (the model matches whole windows, no previous-token head), loss on every token (drowned
   by unpredictable tokens), many short copies (fixed-offset copying).
 
