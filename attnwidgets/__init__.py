@@ -1,5 +1,6 @@
 """attnwidgets: capture attention from any model and look at it in Jupyter."""
 
+from .ablation import ablate_heads
 from .capture import NoAttentionError, capture, capture_modules
 from .models import ModelNotAvailableError, load_model
 from . import analysis, plot
@@ -15,6 +16,7 @@ __all__ = [
     "ImageAttention",
     "ModelView",
     "Predict",
+    "ablate_heads",
     "analysis",
     "explore",
     "link_views",

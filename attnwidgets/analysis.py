@@ -74,7 +74,7 @@ def induction_score(record: AttentionRecord, period: int, start: int | None = No
     """Induction score of every head: [layers, heads], each in [0, 1].
 
     For a causal record over a sequence that repeats with period n (e.g. ``[BOS, x1..xn, x1..xn]``
-    from ``attnwidgets.induction.repeated_tokens``), an induction head at a token of a later copy
+    from ``attnwidgets.course.induction.repeated_tokens``), an induction head at a token of a later copy
     looks at the token right after that token's previous occurrence: query q attends to key
     q - n + 1. The score is the mean of that weight over every query of the later copies (the
     diagonal stripe of TransformerLens's induction score, taken over the second copy only).
