@@ -341,3 +341,29 @@ def test_check_ablation():
     wrong = vision.check_ablation("spatial", ablation)
     assert wrong.status == "wrong" and "5.0%" in wrong.message
     assert vision.check_ablation("both", ablation).status == "wrong"
+
+
+def test_gates_fixed_uses_the_mean_gate_for_every_image():
+    torch.manual_seed(8)
+    model = vision.ShapesCNN("cbam").eval()
+    reference = torch.rand(6, 3, 64, 64)
+    x = torch.rand(3, 3, 64, 64)
+    mean_maps = [m.mean(0) for m in vision.gate_values(model, reference, "spatial")]
+    mean_channel = [c.mean(0) for c in vision.gate_values(model, reference, "channel")]
+    with vision.gates_fixed(model, "spatial", reference):
+        maps = vision.gate_values(model, x, "spatial")
+    for m, want in zip(maps, mean_maps):
+        assert np.allclose(m, want[None], atol=1e-6)
+    with vision.gates_fixed(model, "channel", reference):
+        gates = vision.gate_values(model, reference, "channel")
+    # only the first block's channel gate sees the same input as before; all are the constant mean
+    for g, want in zip(gates, mean_channel):
+        assert np.allclose(g, want[None], atol=1e-6)
+    assert not np.allclose(vision.gate_values(model, x, "spatial")[1][0], mean_maps[1])  # restored
+
+
+def test_image_specific_share():
+    rng = np.random.default_rng(0)
+    fixed = np.broadcast_to(rng.random((1, 8, 8)), (50, 8, 8))
+    assert vision.image_specific_share(fixed) < 1e-9
+    assert vision.image_specific_share(rng.random((50, 8, 8))) > 0.9

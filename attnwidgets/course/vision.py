@@ -16,9 +16,18 @@ The notebook-07 ViT uses the same generator; keep this API stable.
 from __future__ import annotations
 
 import colorsys
+import json
+import math
+import os
+import pathlib
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
 
 CLASSES = ("circle", "square", "triangle", "plus", "diamond")
 SIZE = 64
@@ -144,19 +153,10 @@ def make_images(n: int, seed: int, details: bool = False):
 
 # ---- attention blocks ------------------------------------------------------------------------
 
-import json  # noqa: E402
-import math  # noqa: E402
-import pathlib  # noqa: E402
-import time  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
-
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
 KINDS = ("plain", "se", "cbam")
 DATA_DIR = pathlib.Path(__file__).resolve().parents[2] / "data"
 TEST_SEED = 999_999  # the held-out images; training seeds are seed * 100_000 + step
+REFERENCE_SEED = 999_998  # 500 other fresh images whose mean gates stand in for the gates in an ablation
 
 
 class Gate(nn.Module):
@@ -166,9 +166,14 @@ class Gate(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.open = False
+        self.fixed: torch.Tensor | None = None  # a constant gate (e.g. its mean over many images), broadcast over the batch
 
     def forward(self, logits: torch.Tensor) -> torch.Tensor:
-        return torch.ones_like(logits) if self.open else torch.sigmoid(logits)
+        if self.open:
+            return torch.ones_like(logits)
+        if self.fixed is not None:
+            return self.fixed.expand_as(logits)
+        return torch.sigmoid(logits)
 
 
 class SE(nn.Module):
@@ -271,6 +276,24 @@ class ShapesCNN(nn.Module):
 
 
 @contextmanager
+def gates_fixed(model: ShapesCNN, part: str, reference) -> "ShapesCNN":
+    """Inside the block, every `part` gate is its mean over the reference images: the same for every image.
+
+    Unlike gates_open, this keeps the average scale of the features; what it removes is only the
+    gate's dependence on the image in front of it.
+    """
+    means = [torch.as_tensor(v.mean(0, keepdims=True)) for v in gate_values(model, reference, part)]
+    chosen = [g for _, g in model.gates(part)]
+    for g, m in zip(chosen, means):
+        g.fixed = m[:, None] if part == "spatial" else m  # spatial gates are [B, 1, H, W]
+    try:
+        yield model
+    finally:
+        for g in chosen:
+            g.fixed = None
+
+
+@contextmanager
 def gates_open(model: ShapesCNN, part: str):
     """Inside the block, every `part` ('spatial' or 'channel') gate of model is 1: that attention is off."""
     chosen = [g for _, g in model.gates(part)]
@@ -322,7 +345,7 @@ def train(kind: str, seed: int = 0, steps: int = RECIPE["steps"], batch: int = R
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": RECIPE["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}], lr=RECIPE["lr"])
     flip_rng = np.random.default_rng(seed + 12345)
-    losses, accs, start, data_time = [], [], time.perf_counter(), 0.0
+    losses, accs, start, cpu_start, data_time = [], [], time.perf_counter(), time.process_time(), 0.0
     bar = tqdm(range(steps), desc=f"shapes-cnn-{kind}", disable=not progress)
     for step in bar:
         t0 = time.perf_counter()
@@ -344,25 +367,35 @@ def train(kind: str, seed: int = 0, steps: int = RECIPE["steps"], batch: int = R
         if step % 20 == 0:
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", acc=f"{np.mean(accs[-20:]):.2f}")
     train_seconds = time.perf_counter() - start
-    tx, ty, tmask, dmask, scenes = make_images(n_test, TEST_SEED, details=True)
-    test_acc = accuracy(model, tx, ty)
+    cpu_seconds = time.process_time() - cpu_start  # the shared machine inflates wall time, not CPU time
+    info_test = test_report(model, n_test)
+    test_acc = info_test["accuracy"]
     info = {
         "kind": kind, "seed": seed, "steps": steps, "batch": batch, "recipe": RECIPE, "widths": list(WIDTHS),
         "parameters": sum(p.numel() for p in model.parameters()),
-        "train_seconds": round(train_seconds, 1), "data_seconds": round(data_time, 1),
+        "train_seconds": round(train_seconds, 1), "cpu_seconds": round(cpu_seconds, 1), "data_seconds": round(data_time, 1),
+        "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
         "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "test": {"images": n_test, "seed": TEST_SEED, "accuracy": round(test_acc, 4)},
+        "test": info_test,
         "train_images_seeds": f"seed * 100000 + step, {batch} images each",
         "loss": losses, "train_accuracy": accs,
     }
-    if kind == "cbam":
-        info["test"].update(pointing_report(model, tx, ty, tmask, dmask, scenes.n_shapes))
-    elif kind == "se":
-        info["test"]["ablation"] = ablations(model, tx, ty)
     print(f"{kind} seed {seed}: test accuracy {test_acc:.1%} on {n_test} fresh images; {train_seconds:.0f} s")
     if out is not None:
         save(model, info, out)
     return model, info
+
+
+def test_report(model: ShapesCNN, n_test: int = 2000) -> dict:
+    """Accuracy on n_test fresh images; for CBAM the pointing game and ablations, for SE the ablations."""
+    tx, ty, tmask, dmask, scenes = make_images(n_test, TEST_SEED, details=True)
+    report = {"images": n_test, "seed": TEST_SEED, "accuracy": round(accuracy(model, tx, ty), 4)}
+    reference = make_images(500, REFERENCE_SEED)[0] if model.kind != "plain" else None
+    if model.kind == "cbam":
+        report.update(pointing_report(model, tx, ty, tmask, dmask, scenes.n_shapes, reference=reference))
+    elif model.kind == "se":
+        report["ablation"] = ablations(model, tx, ty, reference=reference)
+    return report
 
 
 def save(model: ShapesCNN, info: dict, out: pathlib.Path) -> None:
@@ -446,7 +479,14 @@ def mass_share(maps: np.ndarray, masks: np.ndarray) -> np.ndarray:
     return (up * masks).sum((1, 2)) / np.maximum(up.sum((1, 2)), 1e-12)
 
 
-def pointing_report(model: ShapesCNN, images, labels, target, distract, n_shapes=None) -> dict:
+def image_specific_share(maps: np.ndarray) -> float:
+    """Share of a set of maps' variance that changes from image to image (the rest is one fixed pattern). maps [n, h, w]."""
+    maps = np.asarray(maps, np.float64)
+    total = maps.var()
+    return float(maps.var(axis=0).mean() / total) if total > 0 else 0.0
+
+
+def pointing_report(model: ShapesCNN, images, labels, target, distract, n_shapes=None, reference=None) -> dict:
     """Pointing game, distractor hits and mass on target for each CBAM spatial map, the baselines, and the gate ablations."""
     report: dict = {"area_share": round(float(np.asarray(target).mean()), 4)}
     if n_shapes is not None:
@@ -459,19 +499,26 @@ def pointing_report(model: ShapesCNN, images, labels, target, distract, n_shapes
             "distractor": round(float(pointing(maps, distract).mean()), 4),
             "mass_on_target": round(float(mass_share(maps, target).mean()), 4),
             "gate_mean": round(float(maps.mean()), 4), "gate_min": round(float(maps.min()), 4),
+            "image_specific": round(image_specific_share(maps), 4),
         })
     report["spatial"] = layers
-    report["ablation"] = ablations(model, images, labels)
+    report["ablation"] = ablations(model, images, labels, reference=reference)
     return report
 
 
-def ablations(model: ShapesCNN, images, labels) -> dict:
-    """Accuracy as trained, with the spatial gates set to 1, and with the channel gates set to 1."""
+def ablations(model: ShapesCNN, images, labels, reference=None) -> dict:
+    """Accuracy as trained, with the spatial gates set to 1, and with the channel gates set to 1.
+
+    With reference images, also with each part's gates fixed at their mean over them ("*_gate_mean").
+    """
     result = {"as_trained": round(accuracy(model, images, labels), 4)}
     for part in ("spatial", "channel"):
         if model.gates(part):
             with gates_open(model, part):
                 result[f"{part}_gate_1"] = round(accuracy(model, images, labels), 4)
+            if reference is not None:
+                with gates_fixed(model, part, reference):
+                    result[f"{part}_gate_mean"] = round(accuracy(model, images, labels), 4)
     return result
 
 
@@ -551,7 +598,6 @@ def explorer(model: ShapesCNN, images, labels=None, targets=None, index: int = 0
 
     The target is outlined in white (display only; the model saw the image without it).
     """
-    import html
     import ipywidgets as widgets
     from ..views import ImageAttention
 
@@ -581,6 +627,229 @@ def explorer(model: ShapesCNN, images, labels=None, targets=None, index: int = 0
     box.view = lambda: box.children[-1]
     return box
 
+
+
+
+# ---- what the notebook shows ---------------------------------------------------------------------
+
+
+def load_all() -> dict[str, ShapesCNN]:
+    """The three trained CNNs from data/ by aw.load_model: {'plain': ..., 'se': ..., 'cbam': ...}."""
+    from ..models import load_model
+
+    return {kind: load_model(f"shapes-cnn-{kind}")[0] for kind in KINDS}
+
+
+def show_scenes(images, labels, targets=None, n: int = 8, title: str = ""):
+    """A row of images titled by their label; targets outlined in white."""
+    import matplotlib.pyplot as plt
+
+    n = min(n, len(images))
+    fig, axes = plt.subplots(1, n, figsize=(1.6 * n, 1.9))
+    for i, ax in enumerate(np.atleast_1d(axes)):
+        ax.imshow(outlined(images[i], targets[i]) if targets is not None else np.asarray(images[i]).transpose(1, 2, 0))
+        ax.set_title(CLASSES[int(labels[i])], fontsize=9)
+        ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def training_curves(models: dict[str, ShapesCNN], window: int = 25):
+    """Training loss and batch accuracy (moving average) of each model, from its training.json."""
+    import matplotlib.pyplot as plt
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3))
+    for kind, model in models.items():
+        info = model.training_info
+        kernel = np.ones(window) / window
+        loss = np.convolve(info["loss"], kernel, mode="valid")
+        acc = np.convolve(info["train_accuracy"], kernel, mode="valid")
+        steps = np.arange(len(loss)) + window
+        a1.plot(steps, loss, label=f"{kind} (test {info['test']['accuracy']:.1%})")
+        a2.plot(steps, acc, label=kind)
+    a1.set(xlabel="step", ylabel="training loss", title=f"loss ({window}-step mean)")
+    a2.set(xlabel="step", ylabel="batch accuracy", title="accuracy on each fresh batch", ylim=(0, 1))
+    a2.axhline(1 / len(CLASSES), color="grey", lw=0.8, ls=":")
+    a1.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def map_gallery(model: ShapesCNN, images, targets, n: int = 6, stretch: bool = True):
+    """Rows: images (target outlined), then each block's spatial gate at its own resolution (nearest, no smoothing)."""
+    import matplotlib.pyplot as plt
+
+    maps = gate_values(model, images[:n], "spatial")
+    fig, axes = plt.subplots(len(maps) + 1, n, figsize=(1.5 * n, 1.5 * (len(maps) + 1)))
+    for i in range(n):
+        axes[0, i].imshow(outlined(images[i], targets[i]))
+        for b, m in enumerate(maps):
+            g = m[i]
+            shown = (g - g.min()) / (g.max() - g.min() + 1e-12) if stretch else g
+            axes[b + 1, i].imshow(shown, cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
+            side = g.shape[0]
+            r, c = divmod(int(g.argmax()), side)
+            axes[b + 1, i].plot(c, r, marker="+", color="red", ms=8, mew=2)
+            axes[b + 1, i].set_title(f"{g.min():.2f}..{g.max():.2f}", fontsize=7)
+    for ax in axes.flat:
+        ax.set_xticks([]); ax.set_yticks([])
+    for b in range(len(maps)):
+        axes[b + 1, 0].set_ylabel(f"block {b + 1}\n{maps[b].shape[1]}x{maps[b].shape[2]}", fontsize=8)
+    axes[0, 0].set_ylabel("image", fontsize=8)
+    fig.suptitle("CBAM spatial gates" + (" (each stretched to its own min..max; + = argmax)" if stretch else " (+ = argmax)"), fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def pointing_table(report: dict) -> str:
+    """The pointing report as a small text table."""
+    lines = [f"{'map':<18}{'on target':>10}{'on a distractor':>17}{'mass on target':>16}{'gate mean':>11}{'varies with image':>19}"]
+    for layer in report["spatial"]:
+        name = f"block {int(layer['layer'].split('.')[1]) + 1} ({layer['grid'][0]}x{layer['grid'][1]})"
+        varies = f"{layer['image_specific']:>19.0%}" if "image_specific" in layer else f"{'-':>19}"
+        lines.append(f"{name:<18}{layer['pointing']:>10.1%}{layer['distractor']:>17.1%}{layer['mass_on_target']:>16.1%}{layer['gate_mean']:>11.3f}{varies}")
+    lines.append(f"{'baseline: a random pixel (the target area share)':<60}{report['area_share']:>8.1%}")
+    if "random_shape" in report:
+        lines.append(f"{'baseline: a random shape (1 / number of shapes)':<60}{report['random_shape']:>8.1%}")
+    return "\n".join(lines)
+
+
+def channel_specificity(model: ShapesCNN, images, labels, block: int = -1) -> dict:
+    """Do the channel gates depend on the class? Nearest-class-mean accuracy of one block's gate vectors (half fit, half test)."""
+    g = gate_values(model, images, "channel")[block]
+    labels = np.asarray(labels)
+    half = len(g) // 2
+    means = np.stack([g[:half][labels[:half] == c].mean(0) for c in range(len(CLASSES))])
+    guess = ((g[half:, None, :] - means[None]) ** 2).sum(-1).argmin(1)
+    spread = float(g.std(0).mean())
+    return {"nearest_class_mean_accuracy": float((guess == labels[half:]).mean()), "gate_std_across_images": spread,
+            "gate_mean": float(g.mean()), "channels": int(g.shape[1])}
+
+
+def channel_shift_figure(model: ShapesCNN, image, reference, block: int = -1, top: int = 8):
+    """Which channels the gates turn up or down for this image compared with their mean over reference images."""
+    import matplotlib.pyplot as plt
+
+    mine = gate_values(model, np.asarray(image)[None], "channel")[block][0]
+    mean = gate_values(model, reference, "channel")[block].mean(0)
+    diff = mine - mean
+    order = np.argsort(diff)
+    chosen = np.concatenate([order[:top], order[-top:]])
+    fig, ax = plt.subplots(figsize=(8, 2.6))
+    ax.bar(np.arange(len(chosen)), diff[chosen], color=["#b2182b" if d < 0 else "#2166ac" for d in diff[chosen]])
+    ax.set_xticks(np.arange(len(chosen)), [f"ch{c}" for c in chosen], rotation=90, fontsize=7)
+    ax.axhline(0, color="black", lw=0.6)
+    ax.set_ylabel("gate - mean gate")
+    ax.set_title(f"the {top} channels turned down most and up most for this image (block {block % len(model.gates('channel')) + 1}, {len(mean)} channels)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+PHOTOS = ("china.jpg", "flower.jpg")
+
+
+def photo(name: str) -> np.ndarray:
+    """One of scikit-learn's sample photos, centre-cropped square and resized to 64x64: float32 [3, 64, 64] in [0, 1]."""
+    from PIL import Image
+    from sklearn.datasets import load_sample_image
+
+    img = load_sample_image(name)  # uint8 [H, W, 3]; ships with scikit-learn, no download
+    h, w = img.shape[:2]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    pic = Image.fromarray(img[top:top + side, left:left + side]).resize((SIZE, SIZE), Image.LANCZOS)
+    return (np.asarray(pic, np.float32) / 255).transpose(2, 0, 1).copy()
+
+
+@torch.no_grad()
+def class_probabilities(model: ShapesCNN, images) -> np.ndarray:
+    """Softmax over CLASSES: float [n, 5]."""
+    model.eval()
+    return torch.softmax(model(torch.as_tensor(np.asarray(images, np.float32))), -1).numpy()
+
+
+
+def as_channel_weights(gate: torch.Tensor) -> torch.Tensor:
+    """weights_from for aw.capture_modules on a channel gate: [B, C] -> [B, heads=1, queries=1, keys=C]."""
+    return gate[:, None, None, :]
+
+
+def model_table(models: dict[str, ShapesCNN], images=None, labels=None) -> str:
+    """Parameters, training time, stored test accuracy and (if images are given) accuracy measured now."""
+    head = f"{'model':<7}{'parameters':>11}{'train s':>9}{'test acc (2,000, stored)':>26}"
+    lines = [head + (f"{'acc now (' + str(len(images)) + ')':>16}" if images is not None else "")]
+    for kind, model in models.items():
+        info = model.training_info
+        line = f"{kind:<7}{info['parameters']:>11,}{info['train_seconds']:>9.0f}{info['test']['accuracy']:>26.1%}"
+        if images is not None:
+            line += f"{accuracy(model, images, labels):>16.1%}"
+        lines.append(line)
+    lines.append(f"chance: {1 / len(CLASSES):.0%}")
+    return "\n".join(lines)
+
+
+PLACES = ("on the target", "on a distractor shape", "on the background")
+
+
+def place_shares(report: dict, block: int) -> dict[str, float]:
+    layer = report["spatial"][block]
+    return {PLACES[0]: layer["pointing"], PLACES[1]: layer["distractor"], PLACES[2]: 1 - layer["pointing"] - layer["distractor"]}
+
+
+def brightest_place(report: dict, block: int = 1) -> str:
+    """Which of PLACES the argmax of one block's spatial map lands on most often."""
+    shares = place_shares(report, block)
+    return max(shares, key=shares.get)
+
+
+def explain_places(report: dict, block: int = 1) -> str:
+    shares = place_shares(report, block)
+    layer = report["spatial"][block]
+    return (f"Block {block + 1}'s brightest cell lands on the target in {shares[PLACES[0]]:.0%} of the images, on a distractor in "
+            f"{shares[PLACES[1]]:.0%}, on the background in {shares[PLACES[2]]:.0%}. A random pixel would hit the target "
+            f"{report['area_share']:.0%} of the time, a random shape {report.get('random_shape', float('nan')):.0%}. The gate values "
+            f"themselves are nearly flat (mean {layer['gate_mean']:.2f}): the view stretches them so you can see their shape.")
+
+
+def ablation_table(cbam: dict, se: dict | None = None) -> str:
+    rows = [("CBAM as trained", cbam["as_trained"]), ("CBAM, spatial gates = 1", cbam["spatial_gate_1"]),
+            ("CBAM, channel gates = 1", cbam["channel_gate_1"])]
+    rows += [(f"CBAM, {part} gates = their mean", cbam[f"{part}_gate_mean"]) for part in ("spatial", "channel") if f"{part}_gate_mean" in cbam]
+    if se:
+        rows += [("SE as trained", se["as_trained"]), ("SE, channel gates = 1", se["channel_gate_1"])]
+        if "channel_gate_mean" in se:
+            rows.append(("SE, channel gates = their mean", se["channel_gate_mean"]))
+    return "\n".join(f"{name:<34}{acc:>7.1%}" for name, acc in rows)
+
+
+def specificity_table(models: dict[str, ShapesCNN], images, labels) -> str:
+    """Nearest-class-mean accuracy of each block's channel gates, for SE and CBAM."""
+    lines = [f"{'model':<6}" + "".join(f"{'block ' + str(b + 1):>10}" for b in range(len(WIDTHS))) + "   (nearest class mean of the channel gates; chance 20%)"]
+    for kind in ("se", "cbam"):
+        cells = [channel_specificity(models[kind], images, labels, block=b)["nearest_class_mean_accuracy"] for b in range(len(WIDTHS))]
+        lines.append(f"{kind:<6}" + "".join(f"{c:>10.0%}" for c in cells))
+    return "\n".join(lines)
+
+
+def summary(models: dict[str, ShapesCNN], report: dict, ablation: dict, se_ablation: dict, images, labels) -> str:
+    """The notebook's numbers in a few lines."""
+    acc = {k: accuracy(m, images, labels) for k, m in models.items()}
+    stored = {k: m.training_info["test"]["accuracy"] for k, m in models.items()}
+    best = max(report["spatial"], key=lambda layer: layer["pointing"])
+    lines = [
+        "accuracy, 2,000 fresh images (stored): " + ", ".join(f"{k} {v:.1%}" for k, v in stored.items()),
+        f"accuracy, {len(images)} fresh images (now):   " + ", ".join(f"{k} {v:.1%}" for k, v in acc.items()),
+        f"pointing game, best CBAM map ({best['grid'][0]}x{best['grid'][1]}): on target {best['pointing']:.1%}, "
+        f"on a distractor {best['distractor']:.1%}; random pixel {report['area_share']:.1%}, random shape {report['random_shape']:.1%}",
+        "mass on target, per block: " + ", ".join(f"{layer['mass_on_target']:.1%}" for layer in report["spatial"])
+        + f" (area share {report['area_share']:.1%})",
+        f"CBAM with spatial gates = 1: {ablation['spatial_gate_1']:.1%}; with channel gates = 1: {ablation['channel_gate_1']:.1%} "
+        f"(as trained {ablation['as_trained']:.1%})",
+        f"SE with channel gates = 1: {se_ablation['channel_gate_1']:.1%} (as trained {se_ablation['as_trained']:.1%})",
+    ]
+    return "\n".join(lines)
 
 
 # ---- exercises ----------------------------------------------------------------------------------
@@ -703,7 +972,17 @@ def main(argv=None) -> None:
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--steps", type=int, default=RECIPE["steps"])
     tr.add_argument("--out", type=pathlib.Path, default=None, help="default: data/shapes-cnn-<kind> (seed 0) or data/shapes-cnn-<kind>-seed<N>")
+    ev = sub.add_parser("evaluate", help="re-measure a trained model's held-out report and update its training.json")
+    ev.add_argument("path", type=pathlib.Path)
     args = parser.parse_args(argv)
+    if args.command == "evaluate":
+        torch.set_num_threads(1)
+        model, _ = load(args.path)
+        info = model.training_info
+        info["test"] = test_report(model, info["test"]["images"])
+        save(model, info, args.path)
+        print(json.dumps({k: v for k, v in info["test"].items() if k != "spatial"}, indent=1))
+        return
     out = args.out or DATA_DIR / (f"shapes-cnn-{args.kind}" + (f"-seed{args.seed}" if args.seed else ""))
     train(args.kind, args.seed, steps=args.steps, out=out)
     print(f"wrote {out}")
