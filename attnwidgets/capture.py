@@ -12,12 +12,13 @@ import re
 import warnings
 import weakref
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
 
-from .record import AttentionRecord, EncoderDecoderRecord
+from .record import AttentionRecord, EncoderDecoderRecord, select_indices
 
 
 class NoAttentionError(ValueError):
@@ -220,7 +221,8 @@ def _layer_names(model: torch.nn.Module, part: str, n: int, cached: bool = True)
 # ---- stacking the model's outputs -----------------------------------------------------------
 
 
-def _stack(attentions: Any, index: int, model: torch.nn.Module, what: str) -> np.ndarray:
+def _check_attentions(attentions: Any, model: torch.nn.Module, what: str) -> None:
+    """The model's own output must name every layer; say why when it does not."""
     if attentions is None or len(attentions) == 0 or any(a is None for a in attentions):
         impl = getattr(getattr(model, "config", None), "_attn_implementation", "?")
         got = "None" if attentions is None else ("an empty tuple" if len(attentions) == 0 else "None for some layers")
@@ -240,6 +242,10 @@ def _stack(attentions: Any, index: int, model: torch.nn.Module, what: str) -> np
             "Load it with attn_implementation='eager' or call model.set_attn_implementation('eager'); "
             "models without attention layers (state-space models, plain CNNs) have nothing to capture."
         )
+
+
+def _stack(attentions: Any, index: int, model: torch.nn.Module, what: str) -> np.ndarray:
+    _check_attentions(attentions, model, what)
     layers = [a[index].detach() for a in attentions]
     shapes = {tuple(a.shape) for a in layers}
     if len(shapes) != 1:
@@ -270,32 +276,34 @@ def _kv_heads(model: torch.nn.Module, n_heads: int) -> tuple[int, ...] | None:
     return tuple(h // group for h in range(n_heads))
 
 
-def _is_causal(weights: np.ndarray, padding: np.ndarray | None = None, sample: bool = False) -> bool:
+def _is_causal(weights: np.ndarray, padding: np.ndarray | None = None, sample: bool = False, positions: Any = None) -> bool:
     """True if no weight falls on a later key. Row by row over views: a boolean mask of the upper
     triangle copies half the weights (0.8 s for 30 layers x 9 heads at 512 tokens, against
     0.08 s), and a bidirectional model stops at its first row. sample=True looks at four rows
-    only, for callers whose AttentionRecord then checks every row (see _checked_record)."""
+    only, for callers whose AttentionRecord then checks every row (see _checked_record).
+    positions: each query row's position among the keys (default: the last positions);
+    padding: one flag per key position."""
     n_q, n_k = weights.shape[-2:]
     if n_k < 2:
         return False
-    offset = n_k - n_q  # queries are the last positions
+    pos = np.arange(n_k - n_q, n_k) if positions is None else np.asarray(positions)  # queries are the last positions
     live = None
-    if padding is not None and n_q == n_k and np.any(padding):
+    if padding is not None and len(padding) == n_k and np.any(padding):
         # padding says nothing: with left padding a query whose every key is masked comes back uniform
         live = ~np.asarray(padding, dtype=bool)
     checked = False
     rows = range(n_q)
     if sample:
-        candidates = np.arange(n_q) if live is None else np.flatnonzero(live)
-        candidates = candidates[candidates + offset + 1 < n_k]
+        candidates = np.arange(n_q) if live is None else np.flatnonzero(live[pos])
+        candidates = candidates[pos[candidates] + 1 < n_k]
         rows = sorted({int(candidates[i]) for i in (0, 1, len(candidates) // 2, -1) if -len(candidates) <= i < len(candidates)})
     for q in rows:
-        first = q + offset + 1
+        first = int(pos[q]) + 1
         if first >= n_k:
-            break
+            continue
         if live is None:
             row = weights[..., q, first:]
-        elif live[q]:
+        elif live[pos[q]]:
             row = weights[..., q, first:][..., live[first:]]
         else:
             continue
@@ -306,11 +314,11 @@ def _is_causal(weights: np.ndarray, padding: np.ndarray | None = None, sample: b
     return checked
 
 
-def _self_kind(weights: np.ndarray, padding: np.ndarray | None) -> str:
+def _self_kind(weights: np.ndarray, padding: np.ndarray | None, positions: Any = None) -> str:
     """"causal" or "self". Padded query rows are ignored: with left padding every key of such a
     row is masked and the softmax comes back uniform over all keys. The record skips those rows
     too, so every row stays the model's own output; views and analyses leave padding out."""
-    return "causal" if _is_causal(weights, padding, sample=True) else "self"
+    return "causal" if _is_causal(weights, padding, sample=True, positions=positions) else "self"
 
 
 def _checked_record(weights: np.ndarray, tokens: Any, kind: str, **fields: Any) -> AttentionRecord:
@@ -339,6 +347,330 @@ def _inference(model: torch.nn.Module):
             m.training = True
 
 
+# ---- what to keep, and what it costs --------------------------------------------------------
+
+
+class CaptureMemoryError(MemoryError):
+    """capture() would need more memory than there is: refused before the model runs."""
+
+
+GB = 1e9
+_DTYPES = {"float32": np.float32, "float": np.float32, "float16": np.float16, "half": np.float16}
+
+
+def _record_dtype(dtype: Any) -> np.dtype:
+    """float32 (the default) or float16, given as a name, a numpy or a torch dtype."""
+    if dtype is None:
+        return np.dtype(np.float32)
+    name = str(dtype).replace("torch.", "").replace("numpy.", "")
+    name = {"<class 'float32'>": "float32", "<class 'float16'>": "float16"}.get(name, name)
+    try:
+        name = np.dtype(dtype).name if not isinstance(dtype, (str, torch.dtype)) else name
+    except TypeError:
+        pass
+    if name not in _DTYPES:
+        raise ValueError(f"dtype must be 'float32' (the default) or 'float16' (half the memory, about 3 significant digits); got {dtype!r}.")
+    return np.dtype(_DTYPES[name])
+
+
+def available_memory() -> int | None:
+    """Bytes this process can still take: the smaller of the machine's available memory and what
+    is left under the container's limit (cgroup v2 or v1; Binder and JupyterHub set one). None if
+    neither can be read (not Linux)."""
+    found = []
+    try:
+        with open("/proc/meminfo") as f:
+            info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in f if line.split()}
+        if "MemAvailable" in info:
+            found.append(info["MemAvailable"])
+    except (OSError, ValueError, IndexError):
+        pass
+    for limit_file, usage_file, inactive in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current", "inactive_file"),
+                                             ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes", "total_inactive_file")):
+        try:
+            with open(limit_file) as f:
+                text = f.read().strip()
+            if text == "max" or int(text) >= 1 << 60:
+                continue
+            with open(usage_file) as f:
+                used = int(f.read().strip())
+            stat_file = limit_file.rsplit("/", 1)[0] + "/memory.stat"
+            try:
+                with open(stat_file) as f:
+                    stat = dict(line.split() for line in f if len(line.split()) == 2)
+                used -= int(stat.get(inactive, 0))  # page cache the kernel drops before killing
+            except (OSError, ValueError):
+                pass
+            found.append(max(0, int(text) - used))
+        except (OSError, ValueError):
+            continue
+    return min(found) if found else None
+
+
+def _size(n: float) -> str:
+    return f"{n / GB:.2f} GB" if n >= 0.1 * GB else f"{n / 1e6:.0f} MB"
+
+
+@dataclass
+class _Keep:
+    """What capture() keeps (layers, heads, query rows, precision) and the memory it may use."""
+
+    layers: Any = None
+    heads: Any = None
+    queries: Any = None
+    dtype: np.dtype = np.dtype(np.float32)
+    limit: float | None = None
+
+    @property
+    def selects(self) -> bool:
+        return self.layers is not None or self.heads is not None or self.queries is not None
+
+    def budget(self) -> tuple[float | None, str]:
+        if self.limit is not None:
+            return float(self.limit), "memory_limit"
+        free = available_memory()
+        return (None, "") if free is None else (float(free), "free memory")
+
+    def check(self, record: float, transient: float, shape: str) -> None:
+        """Refuse, with the number and the way out, when the record and the work of one layer
+        would not fit: before anything large is allocated, so nothing is killed."""
+        budget, source = self.budget()
+        need = record + transient
+        if budget is None or need <= budget:
+            return
+        per = shape.split(" = ")[0]
+        raise CaptureMemoryError(
+            f"capture() would need about {_size(need)} but {_size(budget)} is available ({source}): the record is {per} "
+            f"= {_size(record)}, and computing one layer's attention takes {_size(transient)} more. Nothing was run. Keep less: "
+            "layers=[...] (only some layers), heads=[...], queries='last' (only the last token's row, e.g. for generation), "
+            "dtype='float16' (half the record), or a shorter text (memory grows with the square of its length)"
+            + ("; or raise memory_limit." if source == "memory_limit" else ".")
+        )
+
+
+def _n_heads(model: torch.nn.Module, part: str = "all") -> int | None:
+    config = getattr(model, "config", None)
+    config = getattr(config, "text_config", None) or config
+    keys = {"encoder": ("encoder_attention_heads",), "decoder": ("decoder_attention_heads",), "cross": ("decoder_attention_heads",)}.get(part, ())
+    for key in keys + ("num_attention_heads", "n_head", "num_heads", "n_heads"):
+        value = getattr(config, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def _plan_size(keep: "_Keep", n_layers: int, n_heads: int | None, n_q: int | None, n_k: int | None, batch: int) -> tuple[float, float, str] | None:
+    """(record bytes, transient bytes, description) before running, when the shapes are known."""
+    if not (n_layers and n_heads and n_q and n_k):
+        return None
+    try:
+        n_l = len(select_indices(keep.layers, n_layers, "layer") or range(n_layers))
+        n_h = len(select_indices(keep.heads, n_heads, "head") or range(n_heads))
+        n_r = len(select_indices(keep.queries, n_q, "query") or range(n_q))
+    except (IndexError, ValueError, TypeError):
+        return None  # the sink says what is wrong with the selection, with the model's real sizes
+    record = n_l * n_h * n_r * n_k * keep.dtype.itemsize
+    # eager attention holds a layer's scores and their softmax at once (float32, the whole batch),
+    # beside its float32 mask; the record's copy is taken from the softmax
+    layer = batch * n_heads * n_q * n_k * 4
+    transient = 2 * layer + batch * n_q * n_k * 4
+    shape = f"{n_l} layers x {n_h} heads x {n_r} queries x {n_k} keys of {keep.dtype.name} = {_size(record)}"
+    return record, transient, shape
+
+
+# ---- streaming: each layer's weights copied out as its attention module returns them ----------
+
+
+class _Sink:
+    """Where the hooks put one part's attention (a decoder's self-attention, an encoder's, the
+    cross-attention): the record's own array, allocated when the first layer arrives (its shape is
+    known then) and filled one layer at a time, so the model never holds every layer at once.
+
+    The module's output keeps a marker in place of its weights; the model's own recorder collects
+    the markers, and capture() reads back from them which layers, in which order, the model
+    reports (the same tensors output_attentions would have returned)."""
+
+    def __init__(self, n_layers: int, index: int, keep: _Keep, layers: list[int] | None):
+        self.n_layers, self.index, self.keep, self.layers = n_layers, index, keep, layers
+        self.slot = None if layers is None else {layer: i for i, layer in enumerate(layers)}
+        self.calls = 0
+        self.array: np.ndarray | None = None
+        self.heads: list[int] | None = None
+        self.rows: list[int] | None = None
+        self.shape: tuple[int, ...] | None = None  # the model's [heads, queries, keys]
+        self.markers: dict[int, int] = {}
+        self._alive: list[torch.Tensor] = []
+        self.names: list[str] = []
+
+    def call_of(self, marker: Any) -> int | None:
+        return self.markers.get(id(marker)) if isinstance(marker, torch.Tensor) and marker.numel() == 0 else None
+
+    def _allocate(self, w: torch.Tensor) -> None:
+        _, n_heads, n_q, n_k = w.shape
+        self.shape = (n_heads, n_q, n_k)
+        self.heads = select_indices(self.keep.heads, n_heads, "head")
+        self.rows = select_indices(self.keep.queries, n_q, "query")
+        n_h = n_heads if self.heads is None else len(self.heads)
+        n_r = n_q if self.rows is None else len(self.rows)
+        n_l = self.n_layers if self.layers is None else len(self.layers)
+        record = n_l * n_h * n_r * n_k * self.keep.dtype.itemsize
+        self.keep.check(record, 0, f"{n_l} layers x {n_h} heads x {n_r} queries x {n_k} keys of {self.keep.dtype.name} = {_size(record)}")
+        self.array = np.empty((max(n_l, 1), n_h, n_r, n_k), dtype=self.keep.dtype)
+
+    def take(self, w: torch.Tensor, name: str) -> torch.Tensor:
+        call = self.calls
+        self.calls += 1
+        self.names.append(name)
+        marker = torch.empty(0)
+        self.markers[id(marker)] = call
+        self._alive.append(marker)  # ids stay unique while the markers live
+        if self.slot is not None and call not in self.slot:
+            return marker
+        if self.array is None:
+            self._allocate(w)
+        if tuple(w.shape[1:]) != self.shape:
+            raise NoAttentionError(f"{name} gave weights of shape {tuple(w.shape[1:])}, but the first layer gave {self.shape}; capture layers of different shapes with capture_modules().")
+        slot = call if self.slot is None else self.slot[call]
+        if slot >= self.array.shape[0]:  # more calls than modules (a layer run twice): grow, rarely
+            self.array = np.concatenate([self.array, np.empty_like(self.array)])
+        self._copy(w, slot)
+        return marker
+
+    def _copy(self, w: torch.Tensor, slot: int, row_at: int | None = None) -> None:
+        """w[index] -> the record's slot, heads and rows picked and the dtype converted by one
+        copy_ (which also brings a GPU tensor to the host)."""
+        src = w[self.index].detach()  # [heads, queries, keys]
+        dst = torch.from_numpy(self.array[slot])  # [kept heads, kept rows, keys], shares memory
+        rows = None if self.rows is None else torch.as_tensor(self.rows, device=src.device)
+        if self.heads is None and rows is None:
+            dst.copy_(src)
+            return
+        for j, h in enumerate(self.heads or range(src.shape[0])):
+            dst[j].copy_(src[h] if rows is None else src[h].index_select(0, rows))
+
+    def result(self) -> np.ndarray:
+        if self.array is None:
+            raise NoAttentionError("no layer's attention weights reached capture() (the layers asked for were never run).")
+        n = self.calls if self.layers is None else len(self.layers)
+        return self.array[:n]
+
+
+def _hook_targets(model: torch.nn.Module) -> list[tuple[str, torch.nn.Module, int, str]]:
+    """(name, module, output index, part) for every module whose output the model's own
+    recorder collects as "attentions" or "cross_attentions" (transformers >= 5 models declare
+    them in _can_record_outputs). part: "all" for one stack, "encoder"/"decoder"/"cross" for an
+    encoder-decoder. Empty for a model that declares none (its output is read instead)."""
+    try:
+        from transformers.modeling_utils import PreTrainedModel
+        from transformers.utils.output_capturing import _CAN_RECORD_REGISTRY, OutputRecorder
+    except ImportError:
+        return []
+
+    def tasks_of(owner: torch.nn.Module) -> list[tuple[str, Any]]:
+        flags = _CAN_RECORD_REGISTRY.get(owner) if isinstance(owner, PreTrainedModel) else {}
+        tasks = []
+        for key in ("attentions", "cross_attentions"):
+            specs = flags.get(key)
+            for spec in (specs if isinstance(specs, list) else [specs] if specs is not None else []):
+                if not isinstance(spec, OutputRecorder):
+                    spec = OutputRecorder(target_class=None if isinstance(spec, str) else spec, index=1, class_name=spec if isinstance(spec, str) else None)
+                tasks.append((key, spec))
+        return tasks
+
+    found = []
+
+    def walk(module: torch.nn.Module, name: str, tasks: list) -> None:
+        # the same matching as transformers' own recursively_install_hooks (names start with ".")
+        for child_name, child in module.named_children():
+            full = f"{name}.{child_name}"
+            walk(child, full, tasks_of(child) if isinstance(child, PreTrainedModel) else tasks)
+        for key, spec in tasks:
+            match = (spec.target_class is not None and isinstance(module, spec.target_class)) or (spec.class_name is not None and name.endswith(spec.class_name))
+            if match and spec.layer_name is not None:
+                match = "." + spec.layer_name.strip(".") + "." in name + "."
+            if match:
+                found.append((name.lstrip("."), module, spec.index, key))
+
+    walk(model, "", tasks_of(model))
+    encoder_name = None
+    if getattr(getattr(model, "config", None), "is_encoder_decoder", False) and hasattr(model, "get_encoder"):
+        encoder = model.get_encoder()
+        encoder_name = next((n for n, m in model.named_modules() if m is encoder), None)
+    targets = []
+    for name, module, index, key in found:
+        if key == "cross_attentions":
+            part = "cross"
+        elif encoder_name is None:
+            part = "all"
+        else:
+            part = "encoder" if (name + ".").startswith(encoder_name + ".") else "decoder"
+        targets.append((name, module, index, part))
+    return targets
+
+
+@contextmanager
+def _streaming(targets: list, sinks: dict[str, "_Sink"], model: torch.nn.Module, on_forward: Callable[[], None] | None = None):
+    """Hooks on the attention modules: each call's weights go to its part's sink and a marker
+    takes their place (prepended, so the model's own recorder sees only the marker)."""
+    handles = []
+
+    def hook_for(name: str, index: int, sink: _Sink):
+        def hook(module, args, output):
+            if not isinstance(output, tuple) or not -len(output) <= index < len(output):
+                return None
+            w = output[index]
+            if not isinstance(w, torch.Tensor) or w.ndim != 4:
+                return None  # no weights (sdpa, or a kernel that never forms them): the model's output says so
+            out = list(output)
+            out[index] = sink.take(w, name)
+            return tuple(out)
+        return hook
+
+    try:
+        for name, module, index, part in targets:
+            if part in sinks:
+                handles.append(module.register_forward_hook(hook_for(name, index, sinks[part]), prepend=True))
+        if on_forward is not None:
+            handles.append(model.register_forward_pre_hook(lambda module, args: on_forward()))
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def _streamed(attentions: Any, sink: _Sink, index: int, model: torch.nn.Module, what: str) -> tuple[np.ndarray, "_Selected"]:
+    """The record's weights after the forward pass, and which layers, heads and rows they are:
+    the streamed array when the model reported exactly the markers, in call order; the model's
+    own tensors, stacked and then selected, when no hook fired (a model that declares no recorder)."""
+    _check_attentions(attentions, model, what)
+    calls = [sink.call_of(a) for a in attentions]
+    if all(c is None for c in calls):
+        full = _stack(attentions, index, model, what)
+        keep = sink.keep
+        chosen = _Selected(select_indices(keep.layers, full.shape[0], "layer"), full.shape[0], select_indices(keep.heads, full.shape[1], "head"), full.shape[1],
+                           select_indices(keep.queries, full.shape[2], "query"))
+        return _select_array(full, keep), chosen
+    if calls != list(range(len(attentions))) or sink.calls != len(attentions):
+        raise NoAttentionError(
+            f"{type(model).__name__} reported {len(attentions)} layers of {what} but its attention modules were called {sink.calls} times in another order; "
+            "capture them with capture_modules(model, inputs, modules=[...])."
+        )
+    return sink.result(), _Selected(sink.layers, len(attentions), sink.heads, sink.shape[0] if sink.shape else None, sink.rows)
+
+
+def _select_array(full: np.ndarray, keep: _Keep) -> np.ndarray:
+    ls = select_indices(keep.layers, full.shape[0], "layer")
+    hs = select_indices(keep.heads, full.shape[1], "head")
+    rs = select_indices(keep.queries, full.shape[2], "query")
+    if ls is not None:
+        full = full[ls]
+    if hs is not None:
+        full = full[:, hs]
+    if rs is not None:
+        full = full[:, :, rs]
+    return np.ascontiguousarray(full, dtype=keep.dtype)
+
+
 # ---- the public entry point -----------------------------------------------------------------
 
 
@@ -351,6 +683,11 @@ def capture(
     target: Any = None,
     generate: int | None = None,
     truncate: bool = True,
+    layers: Any = None,
+    heads: Any = None,
+    queries: Any = None,
+    dtype: Any = None,
+    memory_limit: float | None = None,
     **forward_kwargs: Any,
 ) -> AttentionRecord | EncoderDecoderRecord:
     """Run ``model`` on ``inputs`` once and return its attention.
@@ -366,15 +703,32 @@ def capture(
                (decoders and encoder-decoders).
     truncate:  cut text longer than the model's limit (with a warning); False raises instead.
 
-    Returns an AttentionRecord (weights float32 [layers, heads, queries, keys] on the CPU), or an
-    EncoderDecoderRecord(encoder, decoder, cross) for encoder-decoder models.
+    What to keep, when memory matters (each an int, a list of ints or a slice; negative numbers
+    count from the end). The record says what it holds (layer_ids, head_ids, query_positions):
+    layers:    the model's layers to keep, e.g. [3, 18].
+    heads:     the query heads to keep in every kept layer.
+    queries:   the query rows to keep, e.g. "last" (the last token's row: what the next token is
+               predicted from) or slice(-64, None); with generate=, rows of the whole sequence.
+    dtype:     "float32" (default) or "float16": half the memory, about 3 significant digits.
+    memory_limit: bytes capture() may use for the record and one layer's work; default: the
+               memory free now (the container's limit on Binder/JupyterHub). A capture that
+               would not fit raises CaptureMemoryError before the model runs, saying how much
+               it needs and what to keep instead.
+
+    Weights are copied out layer by layer as the model's attention modules return them, so
+    the model never holds every layer at once: peak memory is about the model, the record and
+    one layer's attention. Returns an AttentionRecord (weights [layers, heads, queries, keys]
+    on the CPU), or an EncoderDecoderRecord(encoder, decoder, cross) for encoder-decoder models.
     """
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module (e.g. a Hugging Face model), got {type(model).__name__}. Did you swap model and tokenizer?")
     if inputs is None:
         raise ValueError("inputs is missing: capture(model, tokenizer, 'some text') or capture(model, None, {'input_ids': ...}).")
+    if memory_limit is not None and (isinstance(memory_limit, bool) or not isinstance(memory_limit, (int, float)) or memory_limit <= 0):
+        raise ValueError(f"memory_limit must be a positive number of bytes (e.g. 1.5e9), got {memory_limit!r}.")
+    keep = _Keep(layers, heads, queries, _record_dtype(dtype), memory_limit)
     if not hasattr(model, "config") or not hasattr(model, "set_attn_implementation"):
-        return capture_modules(model, inputs, **forward_kwargs)
+        return capture_modules(model, inputs, layers=layers, heads=heads, queries=queries, dtype=dtype, **forward_kwargs)
     if generate is not None and (not isinstance(generate, int) or isinstance(generate, bool) or generate < 1):
         raise ValueError(f"generate must be a positive number of new tokens, got {generate!r}.")
 
@@ -390,14 +744,38 @@ def capture(
     batch = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
 
     if getattr(model.config, "is_encoder_decoder", False):
-        return _capture_encoder_decoder(model, tokenizer, batch, index, target, generate, special_given, truncate, forward_kwargs)
+        if keep.selects:
+            raise ValueError("layers=, heads= and queries= choose from one stack of layers; an encoder-decoder has three (encoder, decoder, cross): "
+                             "capture it whole (dtype='float16' halves it) and use .encoder.select(...), .decoder.select(...) or .cross.select(...).")
+        return _capture_encoder_decoder(model, tokenizer, batch, index, target, generate, special_given, truncate, forward_kwargs, keep)
     if generate is not None:
-        return _capture_generation(model, tokenizer, batch, index, generate, special_given, forward_kwargs)
+        return _capture_generation(model, tokenizer, batch, index, generate, special_given, forward_kwargs, keep)
 
-    with _inference(model):
+    targets = _hook_targets(model)
+    n_modules = sum(1 for t in targets if t[3] == "all")
+    ids = batch.get("input_ids")
+    n_tokens = ids.shape[1] if isinstance(ids, torch.Tensor) and ids.ndim == 2 else None
+    layer_sel = select_indices(layers, n_modules, "layer") if n_modules else None
+    planned = _plan_size(keep, n_modules, _n_heads(model), n_tokens, n_tokens, size)
+    if planned is not None:
+        keep.check(*planned)
+    sink = _Sink(n_modules, index, keep, layer_sel)
+    with _streaming(targets, {"all": sink}, model), _inference(model):
         out = model(**batch, **forward_kwargs, output_attentions=True, return_dict=True)
-    weights = _stack(getattr(out, "attentions", None), index, model, "attentions")
-    return _record(model, tokenizer, weights, batch, index, special_given, part="all")
+    weights, chosen = _streamed(getattr(out, "attentions", None), sink, index, model, "attentions")
+    del out
+    return _record(model, tokenizer, weights, batch, index, special_given, part="all", select=chosen)
+
+
+@dataclass
+class _Selected:
+    """Which of the model's layers, heads and query rows a streamed array holds (None: all)."""
+
+    layers: list[int] | None = None
+    n_layers: int | None = None
+    heads: list[int] | None = None
+    n_heads: int | None = None
+    rows: list[int] | None = None
 
 
 def _axis_info(tokenizer: Any, batch: dict, index: int, special_given: Any) -> tuple[list[str], np.ndarray, np.ndarray | None]:
@@ -410,24 +788,43 @@ def _axis_info(tokenizer: Any, batch: dict, index: int, special_given: Any) -> t
     return _tokens(tokenizer, ids), special, padding
 
 
-def _record(model, tokenizer, weights, batch, index, special_given, part, meta=None, **extra) -> AttentionRecord:
+def _record(model, tokenizer, weights, batch, index, special_given, part, meta=None, select: _Selected | None = None, **extra) -> AttentionRecord:
+    select = select or _Selected()
     n_layers, n_heads, n_q, n_k = weights.shape
     tokens, special, padding = _axis_info(tokenizer, batch, index, special_given)
     grid = None
     if tokens is None:  # vision or audio inputs: positions, not tokens
-        tokens, special, grid = _positions(model, n_q, batch)
-    kind = _self_kind(weights, padding)
+        tokens, special, grid = _positions(model, n_k if select.rows is not None else n_q, batch)
+    rows = select.rows
+    kind = _self_kind(weights, padding, rows)
+    total_layers = select.n_layers or n_layers
+    names = _layer_names(model, part, total_layers)
+    kv_heads = _kv_heads(model, select.n_heads or n_heads)
+    fields: dict[str, Any] = {}
+    if select.layers is not None:
+        names = [names[i] for i in select.layers]
+        fields.update(layer_ids=tuple(select.layers), model_layers=total_layers)
+    if select.heads is not None:
+        kv_heads = None if kv_heads is None else tuple(kv_heads[h] for h in select.heads)
+        fields["head_ids"] = tuple(select.heads)
+    query_tokens, query_special, query_padding = tokens, special, padding
+    if rows is not None:
+        query_tokens = [tokens[r] for r in rows]
+        query_special = None if special is None else np.asarray(special)[rows]
+        query_padding = None if padding is None else np.asarray(padding)[rows]
+        fields.update(key_tokens=tokens, key_special=special, key_padding=padding, query_positions=tuple(rows))
     return _checked_record(
         weights,
-        tokens,
+        query_tokens,
         kind=kind,
-        query_special=special,
-        query_padding=padding,
+        query_special=query_special,
+        query_padding=query_padding,
         model_name=_model_name(model),
-        layer_names=_layer_names(model, part, n_layers),
-        kv_heads=_kv_heads(model, n_heads),
+        layer_names=names,
+        kv_heads=kv_heads,
         grid=grid,
         meta={**_dtype_meta(model), **(meta or {})},
+        **fields,
         **extra,
     )
 
@@ -463,29 +860,112 @@ def _positions(model: torch.nn.Module, n: int, batch: dict | None = None) -> tup
     return [f"frame {i}" for i in range(n)], np.zeros(n, dtype=bool), None
 
 
-def _capture_generation(model, tokenizer, batch, index, new_tokens, special_given, forward_kwargs) -> AttentionRecord:
+class _StepSink(_Sink):
+    """Generation: step 0 reads the prompt ([heads, P, P]); step s >= 1 reads one new token, row
+    P + s - 1 of the record, over the keys so far (or a sliding window's last few). The record is
+    allocated for the longest generation and filled as the steps come."""
+
+    def __init__(self, n_layers: int, keep: _Keep, layers: list[int] | None, prompt_length: int, n_max: int):
+        super().__init__(n_layers, 0, keep, layers)
+        self.prompt_length, self.n_max = prompt_length, n_max
+        self.step, self.per_step = -1, []  # forward passes so far; attention calls in each
+
+    def next_step(self) -> None:
+        self.step += 1
+        self.per_step.append(0)
+
+    def call_of(self, marker: Any) -> Any:
+        return self.markers.get(id(marker)) if isinstance(marker, torch.Tensor) and marker.numel() == 0 else None
+
+    def take(self, w: torch.Tensor, name: str) -> torch.Tensor:
+        if self.step < 0:
+            self.next_step()
+        layer = self.per_step[-1]
+        self.per_step[-1] += 1
+        self.calls += 1
+        marker = torch.empty(0)
+        self.markers[id(marker)] = (self.step, layer)
+        self._alive.append(marker)
+        if self.slot is not None and layer not in self.slot:
+            return marker
+        src = w[0].detach()  # [heads, new queries, keys so far]
+        if self.array is None:
+            n_heads = src.shape[0]
+            self.shape = (n_heads, self.n_max, self.n_max)
+            self.heads = select_indices(self.keep.heads, n_heads, "head")
+            self.rows = select_indices(self.keep.queries, self.n_max, "query")
+            n_h = n_heads if self.heads is None else len(self.heads)
+            n_r = self.n_max if self.rows is None else len(self.rows)
+            n_l = self.n_layers if self.layers is None else len(self.layers)
+            record = n_l * n_h * n_r * self.n_max * self.keep.dtype.itemsize
+            self.keep.check(record, 0, f"{n_l} layers x {n_h} heads x {n_r} queries x {self.n_max} keys of {self.keep.dtype.name} = {_size(record)}")
+            self.array = np.zeros((n_l, n_h, n_r, self.n_max), dtype=self.keep.dtype)  # calloc: untouched pages cost nothing
+            self.row_slot = {r: i for i, r in enumerate(self.rows if self.rows is not None else range(self.n_max))}
+        slot = layer if self.slot is None else self.slot[layer]
+        if slot >= self.array.shape[0]:
+            raise NoAttentionError(f"{name} was called more often in one generation step than the model has attention layers ({self.n_layers}).")
+        if self.heads is not None:
+            src = src.index_select(0, torch.as_tensor(self.heads, device=src.device))
+        dst = torch.from_numpy(self.array[slot])  # [kept heads, kept rows, n_max keys]
+        n_new, n_keys = src.shape[1:]
+        first = 0 if self.step == 0 else self.prompt_length + self.step - 1  # the position of this step's first query
+        if self.step > 0:
+            src, n_new = src[:, -1:], 1  # a step reads one new token
+        pairs = [(i, self.row_slot[first + i]) for i in range(n_new) if first + i in self.row_slot]
+        if not pairs:
+            return marker
+        end = first + n_new  # keys up to the last query's own position; a sliding window keeps the last n_keys
+        start = end - n_keys if self.step > 0 else 0
+        if len(pairs) == n_new and self.rows is None:
+            dst[:, first : first + n_new, start:end].copy_(src)
+        else:
+            src_rows = torch.as_tensor([i for i, _ in pairs], device=src.device)
+            dst_rows = torch.as_tensor([r for _, r in pairs])
+            dst[:, dst_rows, start:end] = src.index_select(1, src_rows).to(device="cpu", dtype=dst.dtype)
+        return marker
+
+
+def _capture_generation(model, tokenizer, batch, index, new_tokens, special_given, forward_kwargs, keep: _Keep) -> AttentionRecord:
     """Greedy generation, recording each step's attention: row t is what token t attended to."""
     if not hasattr(model, "generate") or not model.can_generate():
         raise TypeError(f"{type(model).__name__} cannot generate; load it with AutoModelForCausalLM (a language-model head) to step through generation.")
     batch = {k: v[index : index + 1] for k, v in batch.items()}
     prompt_len = batch["input_ids"].shape[1]
     pad_id = getattr(tokenizer, "pad_token_id", None) or getattr(tokenizer, "eos_token_id", None)
-    with _inference(model):
+    n_max = prompt_len + new_tokens - 1  # the last generated token is never read by the model
+    targets = _hook_targets(model)
+    n_modules = sum(1 for t in targets if t[3] == "all")
+    layer_sel = select_indices(keep.layers, n_modules, "layer") if n_modules else None
+    planned = _plan_size(keep, n_modules, _n_heads(model), n_max, n_max, 1)
+    if planned is not None:
+        keep.check(*planned)
+    sink = _StepSink(n_modules, keep, layer_sel, prompt_len, n_max)
+    with _streaming(targets, {"all": sink}, model, on_forward=sink.next_step), _inference(model):
         out = model.generate(**batch, **forward_kwargs, max_new_tokens=new_tokens, do_sample=False, output_attentions=True, return_dict_in_generate=True, pad_token_id=pad_id)
-    steps = out.attentions  # one tuple of per-layer [1, heads, new queries, keys so far] per step
+    steps = out.attentions  # one tuple of per-layer [1, heads, new queries, keys so far] (or markers) per step
     if not steps:
         raise NoAttentionError(f"{type(model).__name__}.generate returned no attentions; load it with attn_implementation='eager'.")
     sequence = out.sequences[0]
-    n = prompt_len + len(steps) - 1  # the last generated token was never read by the model
-    first = _stack(steps[0], 0, model, "attentions")
-    weights = np.zeros(first.shape[:2] + (n, n), dtype=np.float32)
-    weights[:, :, :prompt_len, :prompt_len] = first
-    for t, step in enumerate(steps[1:], start=prompt_len):
-        _stack(step[:1], 0, model, "attentions")  # says so if a step came back empty
-        for layer, a in enumerate(step):
-            # [heads, keys]: the t + 1 keys so far, or a sliding-window layer's last few (Mistral, Gemma 2)
-            row = a[0, :, -1].detach().float().cpu().numpy()
-            weights[layer, :, t, t + 1 - row.shape[-1] : t + 1] = row
+    n = prompt_len + len(steps) - 1
+    for step in steps:
+        _check_attentions(step, model, "attentions")  # says so if a step came back empty
+    marks = [[sink.call_of(a) for a in step] for step in steps]
+    if all(m is None for step in marks for m in step):  # the model's own tensors: no hook fired
+        weights = _generation_from_steps(steps, model, prompt_len, n)
+        chosen = _Selected(select_indices(keep.layers, weights.shape[0], "layer"), weights.shape[0], select_indices(keep.heads, weights.shape[1], "head"),
+                           weights.shape[1], select_indices(keep.queries, n, "query"))
+        weights = _select_array(weights, keep)
+    else:
+        if any(m != (s, layer) for s, step in enumerate(marks) for layer, m in enumerate(step)):
+            raise NoAttentionError(f"{type(model).__name__}.generate reported its layers in another order than its attention modules ran; capture one forward pass at a time instead.")
+        weights, rows = sink.result(), sink.rows
+        if n < n_max:  # stopped early (an end-of-text token): cut to the tokens read
+            keep_rows = [i for i, r in enumerate(rows or range(n_max)) if r < n]
+            if not keep_rows:
+                raise ValueError(f"generation stopped after {len(steps)} tokens, so none of the query rows asked for ({keep.queries!r}) was computed.")
+            weights = np.ascontiguousarray(weights[:, :, keep_rows, :n])
+            rows = None if rows is None else [rows[i] for i in keep_rows]
+        chosen = _Selected(sink.layers, n_modules, sink.heads, sink.shape[0], rows)
     full = {"input_ids": sequence[None, :n]}
     if "attention_mask" in batch:
         mask = torch.ones(1, n, dtype=batch["attention_mask"].dtype)
@@ -493,10 +973,23 @@ def _capture_generation(model, tokenizer, batch, index, new_tokens, special_give
         full["attention_mask"] = mask
     generated = _tokens(tokenizer, sequence[prompt_len:].cpu().numpy())
     given = None if special_given is None else torch.cat([special_given[index : index + 1].cpu(), torch.zeros(1, n - prompt_len, dtype=special_given.dtype)], 1)
-    return _record(model, tokenizer, weights, full, 0, given, part="all", prompt_length=prompt_len, meta={"generated_tokens": generated, "next_token": generated[-1]})
+    return _record(model, tokenizer, weights, full, 0, given, part="all", prompt_length=prompt_len, meta={"generated_tokens": generated, "next_token": generated[-1]}, select=chosen)
 
 
-def _capture_encoder_decoder(model, tokenizer, batch, index, target, generate, special_given, truncate, forward_kwargs) -> EncoderDecoderRecord:
+def _generation_from_steps(steps: Any, model: torch.nn.Module, prompt_len: int, n: int) -> np.ndarray:
+    """The whole generation from the model's own per-step tensors (a model without a recorder)."""
+    first = _stack(steps[0], 0, model, "attentions")
+    weights = np.zeros(first.shape[:2] + (n, n), dtype=np.float32)
+    weights[:, :, :prompt_len, :prompt_len] = first
+    for t, step in enumerate(steps[1:], start=prompt_len):
+        for layer, a in enumerate(step):
+            # [heads, keys]: the t + 1 keys so far, or a sliding-window layer's last few (Mistral, Gemma 2)
+            row = a[0, :, -1].detach().float().cpu().numpy()
+            weights[layer, :, t, t + 1 - row.shape[-1] : t + 1] = row
+    return weights
+
+
+def _capture_encoder_decoder(model, tokenizer, batch, index, target, generate, special_given, truncate, forward_kwargs, keep: _Keep) -> EncoderDecoderRecord:
     if generate is not None and target is not None:
         raise ValueError("give either target (teacher forcing) or generate (greedy decoding), not both.")
     if generate is not None:
@@ -530,11 +1023,23 @@ def _capture_encoder_decoder(model, tokenizer, batch, index, target, generate, s
         size = n_inputs
     dec_index = index if size is None or size > 1 else 0
 
-    with _inference(model):
+    targets = _hook_targets(model)
+    count = lambda part: sum(1 for t in targets if t[3] == part)  # noqa: E731
+    src_ids, tgt_ids = batch.get("input_ids"), batch.get("decoder_input_ids")
+    n_src = src_ids.shape[1] if isinstance(src_ids, torch.Tensor) and src_ids.ndim == 2 else None
+    n_tgt = tgt_ids.shape[1] if isinstance(tgt_ids, torch.Tensor) and tgt_ids.ndim == 2 else None
+    plans = [_plan_size(keep, count("encoder"), _n_heads(model, "encoder"), n_src, n_src, n_inputs),
+             _plan_size(keep, count("decoder"), _n_heads(model, "decoder"), n_tgt, n_tgt, n_inputs),
+             _plan_size(keep, count("cross"), _n_heads(model, "cross"), n_tgt, n_src, n_inputs)]
+    if all(p is not None for p in plans):
+        keep.check(sum(p[0] for p in plans), max(p[1] for p in plans), " + ".join(p[2].split(" = ")[0] for p in plans) + " = ")
+    sinks = {"encoder": _Sink(count("encoder"), index, keep, None), "decoder": _Sink(count("decoder"), dec_index, keep, None), "cross": _Sink(count("cross"), dec_index, keep, None)}
+    with _streaming(targets, sinks, model), _inference(model):
         out = model(**batch, **forward_kwargs, output_attentions=True, return_dict=True)
-    enc = _stack(out.encoder_attentions, index, model, "encoder attentions")
-    dec = _stack(out.decoder_attentions, dec_index, model, "decoder attentions")
-    cross = _stack(out.cross_attentions, dec_index, model, "cross attentions")
+    enc, _ = _streamed(out.encoder_attentions, sinks["encoder"], index, model, "encoder attentions")
+    dec, _ = _streamed(out.decoder_attentions, sinks["decoder"], dec_index, model, "decoder attentions")
+    cross, _ = _streamed(out.cross_attentions, sinks["cross"], dec_index, model, "cross attentions")
+    del out
 
     source_inputs = {k: v for k, v in batch.items() if not k.startswith("decoder_")}
     encoder = _record(model, tokenizer, enc, source_inputs, index, special_given, part="encoder")
@@ -587,6 +1092,10 @@ def capture_modules(
     kind: str | None = None,
     weights_from: Callable[[Any], torch.Tensor | None] = _weights_from_output,
     index: int = 0,
+    layers: Any = None,
+    heads: Any = None,
+    queries: Any = None,
+    dtype: Any = None,
     **forward_kwargs: Any,
 ) -> AttentionRecord:
     """Capture attention from any torch module by forward hooks, during its real forward pass.
@@ -600,6 +1109,8 @@ def capture_modules(
     tokens / key_tokens: labels for the query and key positions (default: positions).
     kind:         "self", "causal" or "cross"; default: causal if no weight is on future keys,
                   cross if queries and keys differ in length, else self.
+    layers / heads / queries / dtype: what to keep, as in capture(); layers pick among the
+                  modules. Each module's weights are copied out (kept part only) as it returns them.
     """
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
@@ -623,7 +1134,12 @@ def capture_modules(
         if not chosen:
             raise ValueError("modules is empty: name at least one attention module.")
 
-    seen: dict[str, list[torch.Tensor]] = {name: [] for name, _ in chosen}
+    record_dtype = _record_dtype(dtype)
+    n_modules = len(chosen)
+    picked = select_indices(layers, n_modules, "layer")
+    chosen = chosen if picked is None else [chosen[i] for i in picked]
+    seen: dict[str, list[np.ndarray]] = {name: [] for name, _ in chosen}
+    full_shape: dict[str, tuple[int, int, int]] = {}  # [heads, queries, keys] as the module gave them
     handles = []
 
     def ask_for_weights(module, args, kwargs):
@@ -636,7 +1152,22 @@ def capture_modules(
             weights = weights_from(output)
             if weights is None:
                 raise NoAttentionError(f"{name} ({type(module).__name__}) returned no attention weights; its output is {type(output).__name__}. Give weights_from=... to read them, or make the module return (output, weights).")
-            seen[name].append(weights.detach().float().cpu())
+            w = weights.detach()
+            if w.ndim == 3:  # unbatched input, or weights averaged over heads
+                w = w[None] if isinstance(module, torch.nn.MultiheadAttention) and w.shape[0] == module.num_heads else w[:, None]
+            if w.ndim != 4:
+                raise ValueError(f"{name} gave weights of shape {tuple(w.shape)}; expected [batch, heads, queries, keys].")
+            if not -w.shape[0] <= index < w.shape[0]:
+                raise IndexError(f"index {index} is out of range for a batch of {w.shape[0]}.")
+            full_shape[name] = tuple(w.shape[1:])
+            w = w[index]
+            hs, rs = select_indices(heads, w.shape[0], "head"), select_indices(queries, w.shape[1], "query")
+            if hs is not None:
+                w = w[hs]
+            if rs is not None:
+                w = w[:, rs]
+            # only the last call is kept, and only its kept part in the record's precision
+            seen[name][:] = [w.to("cpu", torch.float32).numpy().astype(record_dtype, copy=False)]
         return hook
 
     try:
@@ -655,26 +1186,33 @@ def capture_modules(
         for h in handles:
             h.remove()
 
-    layers = []
+    kept = []
     for name, _ in chosen:
-        calls = seen[name]
-        if not calls:
+        if not seen[name]:
             raise NoAttentionError(f"{name} was never called during the forward pass, so it recorded nothing; check the module names.")
-        w = calls[-1]
-        if w.ndim == 3:  # unbatched input, or weights averaged over heads
-            w = w[None] if isinstance(named[name], torch.nn.MultiheadAttention) and w.shape[0] == named[name].num_heads else w[:, None]
-        if w.ndim != 4:
-            raise ValueError(f"{name} gave weights of shape {tuple(w.shape)}; expected [batch, heads, queries, keys].")
-        if not -w.shape[0] <= index < w.shape[0]:
-            raise IndexError(f"index {index} is out of range for a batch of {w.shape[0]}.")
-        layers.append(w[index])
-    shapes = {tuple(w.shape) for w in layers}
+        kept.append(seen[name][-1])
+    shapes = {tuple(w.shape) for w in kept}
     if len(shapes) != 1:
         raise ValueError(f"the modules gave weights of different shapes {sorted(shapes)}; capture them in separate calls.")
-    weights = torch.stack(layers).numpy()
-    n_q, n_k = weights.shape[2:]
+    weights = np.stack(kept)
+    del kept, seen
+    n_heads_seen, full_q, n_k = full_shape[chosen[0][0]]
+    rows = select_indices(queries, full_q, "query")
+    positions = None if rows is None else np.asarray(rows)
     if kind is None:
-        kind = "cross" if n_q != n_k and key_tokens is not None else ("causal" if _is_causal(weights) else "self")
-    q_tokens = list(tokens) if tokens is not None else [str(i) for i in range(n_q)]
-    k_tokens = list(key_tokens) if key_tokens is not None else (None if n_q == n_k and tokens is not None else [str(j) for j in range(n_k)])
-    return AttentionRecord(weights, q_tokens, k_tokens, kind=kind, model_name=type(model).__name__, layer_names=[n for n, _ in chosen], meta=_dtype_meta(model))
+        kind = "cross" if full_q != n_k and key_tokens is not None else ("causal" if _is_causal(weights, positions=positions) else "self")
+    q_tokens = list(tokens) if tokens is not None else [str(i) for i in range(full_q)]
+    k_tokens = list(key_tokens) if key_tokens is not None else (None if full_q == n_k and tokens is not None else [str(j) for j in range(n_k)])
+    fields: dict[str, Any] = {}
+    if rows is not None:
+        if len(q_tokens) != full_q:
+            raise ValueError(f"tokens has {len(q_tokens)} labels but the weights have {full_q} queries.")
+        k_tokens = q_tokens if k_tokens is None else k_tokens
+        q_tokens = [q_tokens[r] for r in rows]
+        fields["query_positions"] = tuple(rows)
+    if picked is not None:
+        fields.update(layer_ids=tuple(picked), model_layers=n_modules)
+    hs = select_indices(heads, n_heads_seen, "head")
+    if hs is not None:
+        fields["head_ids"] = tuple(hs)
+    return AttentionRecord(weights, q_tokens, k_tokens, kind=kind, model_name=type(model).__name__, layer_names=[n for n, _ in chosen], meta=_dtype_meta(model), **fields)

@@ -1,8 +1,9 @@
 """AttentionRecord: the one object that flows from capture to every view, plot and analysis.
 
-A record holds attention weights as float32 ``[layers, heads, queries, keys]`` plus what is
-needed to read them: the query and key tokens, the kind of attention, which positions are
-special tokens or padding, and where the weights came from.
+A record holds attention weights as float32 (or, when memory matters, float16)
+``[layers, heads, queries, keys]`` plus what is needed to read them: the query and key tokens,
+the kind of attention, which positions are special tokens or padding, where the weights came
+from, and, when only part of a model was kept, which layers, heads and query rows these are.
 """
 
 from __future__ import annotations
@@ -40,6 +41,45 @@ def _bool_mask(value: Any, length: int, name: str) -> np.ndarray:
     return mask
 
 
+def _spans(ids: Sequence[int]) -> str:
+    """(0, 1, 2, 7, 9, 10) -> "0-2, 7, 9-10": short enough for a repr or a message."""
+    ids = sorted(int(i) for i in ids)
+    parts, start = [], 0
+    for i in range(1, len(ids) + 1):
+        if i == len(ids) or ids[i] != ids[i - 1] + 1:
+            a, b = ids[start], ids[i - 1]
+            parts.append(str(a) if a == b else f"{a}-{b}")
+            start = i
+    return ", ".join(parts[:8]) + (", ..." if len(parts) > 8 else "")
+
+
+def select_indices(sel: Any, size: int, what: str) -> list[int] | None:
+    """Which of `size` entries a selection keeps, in the order given: None (all: returns None),
+    an int, a sequence of ints, a slice or range; for query rows also "last". Negative numbers
+    count from the end, as in Python."""
+    if sel is None:
+        return None
+    if isinstance(sel, str):
+        if sel == "last" and what == "query":
+            return [size - 1]
+        raise ValueError(f"{what}s must be an index, a list of indices or a slice" + (" (or 'last' for the last token's row)" if what == "query" else "") + f"; got {sel!r}.")
+    if isinstance(sel, slice):
+        out = list(range(size))[sel]
+    elif isinstance(sel, (int, np.integer)) and not isinstance(sel, (bool, np.bool_)):
+        out = [_check_index(sel, size, what)]
+    else:
+        try:
+            items = list(sel)
+        except TypeError:
+            raise TypeError(f"{what}s must be an index, a list of indices or a slice; got {type(sel).__name__} {sel!r}.") from None
+        out = [_check_index(i, size, what) for i in items]
+        if len(set(out)) != len(out):
+            raise ValueError(f"{what}s {items} name the same {what} twice.")
+    if not out:
+        raise ValueError(f"{what}s={sel!r} keeps no {what}: this record has {size} {what}s.")
+    return out
+
+
 def _check_index(index: Any, size: int, what: str) -> int:
     if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)):
         raise TypeError(f"{what} must be an integer, got {type(index).__name__} {index!r}.")
@@ -55,6 +95,8 @@ class AttentionRecord:
     weights:        float32 array [layers, heads, queries, keys]; for self/causal/cross each row
                     over keys is a distribution (sums to 1), for spatial/channel the values are
                     gates in [0, 1] (CBAM spatial map: keys are pixels; SE: keys are channels).
+                    A numpy float16 array stays float16 (half the memory; rows are then checked
+                    to float16's precision); anything else becomes float32.
     query_tokens:   one label per query position.
     key_tokens:     one label per key position; defaults to query_tokens (self-attention).
     kind:           "self", "causal", "cross", "spatial" or "channel".
@@ -67,6 +109,14 @@ class AttentionRecord:
     grid:           (rows, columns) of the key positions that are image patches or pixels.
     prompt_length:  for generation, how many leading tokens were the prompt.
     meta:           anything else worth keeping (JSON-serialisable).
+
+    When only part of a model was kept (capture(..., layers=, heads=, queries=) or select()):
+    layer_ids:      the model's layer number of each layer held, e.g. (3, 18); None: 0, 1, ...
+    model_layers:   how many layers the model (this part of it) has; None: this record's count.
+    head_ids:       the model's head number of each head held; None: 0, 1, ...
+    query_positions: the position of each query row held in the full query sequence (for self
+                    and causal attention, the key it stands for), e.g. (4095,) for the last
+                    token's row; None: every row (or, with fewer queries than keys, the last ones).
     """
 
     weights: np.ndarray
@@ -83,6 +133,10 @@ class AttentionRecord:
     grid: tuple[int, int] | None = None
     prompt_length: int | None = None
     meta: dict = field(default_factory=dict)
+    layer_ids: tuple[int, ...] | None = None
+    model_layers: int | None = None
+    head_ids: tuple[int, ...] | None = None
+    query_positions: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731  (frozen dataclass)
@@ -108,7 +162,8 @@ class AttentionRecord:
             raise ValueError(f"weights must have 4 dimensions [layers, heads, queries, keys]; got shape {weights.shape}.{hint}")
         if 0 in weights.shape:
             raise ValueError(f"weights are empty (shape {weights.shape}): every dimension needs at least one entry.")
-        weights = np.ascontiguousarray(weights, dtype=np.float32).view()  # a view: read-only below without touching the caller's array
+        # float16 stays float16 (a capture that asked for it); a view: read-only below without touching the caller's array
+        weights = np.ascontiguousarray(weights, dtype=np.float16 if weights.dtype == np.float16 else np.float32).view()
         n_layers, n_heads, n_q, n_k = weights.shape
 
         query_tokens = self._tokens(self.query_tokens, n_q, "query_tokens", "queries (axis 2)")
@@ -150,8 +205,11 @@ class AttentionRecord:
             if rows * cols not in (n_k, n_cells):
                 raise ValueError(f"grid {rows}x{cols} has {rows * cols} cells but there are {n_k} key positions ({n_cells} not special).")
             set_("grid", (rows, cols))
-        if self.prompt_length is not None and not 0 <= int(self.prompt_length) <= n_q:
-            raise ValueError(f"prompt_length {self.prompt_length} is outside 0..{n_q}.")
+        self._check_selection(n_layers, n_heads, n_q, n_k)
+        # prompt_length counts positions of the sequence: the queries', or the keys' when only some rows are kept
+        n_positions = n_q if self.query_positions is None else n_k
+        if self.prompt_length is not None and not 0 <= int(self.prompt_length) <= n_positions:
+            raise ValueError(f"prompt_length {self.prompt_length} is outside 0..{n_positions}.")
 
         self._check_values(weights)
         weights.flags.writeable = False
@@ -169,11 +227,55 @@ class AttentionRecord:
             raise ValueError(f"{name} has {len(tokens)} tokens but the weights have {length} {axis}: the tokens must be the ones the weights were computed on.")
         return tokens
 
+    def _check_selection(self, n_layers: int, n_heads: int, n_q: int, n_k: int) -> None:
+        """Which layers, heads and query rows of the model these are; trivial ones become None."""
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+
+        def ids(value: Any, size: int, name: str, what: str) -> tuple[int, ...] | None:
+            try:
+                out = tuple(int(i) for i in value)
+            except (TypeError, ValueError):
+                raise TypeError(f"{name} must be a sequence of integers, got {value!r}.") from None
+            if len(out) != size:
+                raise ValueError(f"{name} has {len(out)} entries for {size} {what}: give one per {what[:-1]}.")
+            if any(i < 0 for i in out) or len(set(out)) != len(out):
+                raise ValueError(f"{name} must be distinct non-negative numbers, got {out}.")
+            return out
+
+        model_layers = None if self.model_layers is None else int(self.model_layers)
+        layer_ids = None if self.layer_ids is None else ids(self.layer_ids, n_layers, "layer_ids", "layers")
+        if model_layers is not None and model_layers < (n_layers if layer_ids is None else max(layer_ids) + 1):
+            raise ValueError(f"model_layers {model_layers} is fewer than the layers held ({layer_ids or n_layers}).")
+        if layer_ids == tuple(range(n_layers)) and model_layers in (None, n_layers):
+            layer_ids = None
+        if layer_ids is None and model_layers == n_layers:
+            model_layers = None
+        set_("layer_ids", layer_ids)
+        set_("model_layers", model_layers)
+        head_ids = self.head_ids
+        if head_ids is not None and len(tuple(head_ids)) != n_heads:
+            head_ids = None  # the heads were combined since (aggregate, rollout): no longer single heads of the model
+        head_ids = None if head_ids is None else ids(head_ids, n_heads, "head_ids", "heads")
+        set_("head_ids", None if head_ids == tuple(range(n_heads)) else head_ids)
+        positions = self.query_positions
+        if positions is not None:
+            positions = ids(positions, n_q, "query_positions", "queries")
+            if self.kind in ("self", "causal") and max(positions) >= n_k:
+                raise ValueError(f"query_positions {max(positions)} is past the last key ({n_k - 1}): a query row of self-attention stands for one of the keys.")
+            if positions == tuple(self._default_positions(n_q, n_k)):
+                positions = None
+        set_("query_positions", positions)
+
+    @staticmethod
+    def _default_positions(n_q: int, n_k: int) -> np.ndarray:
+        # fewer queries than keys: the last positions (a generation step reads every key so far)
+        return np.arange(n_k - n_q, n_k) if n_q <= n_k else np.arange(n_q)
+
     def _check_values(self, weights: np.ndarray) -> None:
         # as few passes as possible: capture() of a 30-layer model at 512 tokens builds a 280 MB
         # record, and validating it must cost a small fraction of the forward pass
         distribution = self.kind in DISTRIBUTION_KINDS and self.meta.get("aggregate") != "max"
-        sums = weights.sum(axis=-1) if distribution else None
+        sums = weights.sum(axis=-1, dtype=np.float32) if distribution else None
         low = float(weights.min())
         # NaN propagates through min; infinity through the row sums (or the max, for gates)
         high = None if distribution else float(weights.max())
@@ -196,19 +298,19 @@ class AttentionRecord:
                     "gates (CBAM, SE) use kind='spatial' or kind='channel'."
                 )
             if self.kind == "causal":
-                self._check_causal(weights, live, tolerance)
+                n_q, n_k = weights.shape[2:]
+                positions = self._default_positions(n_q, n_k) if self.query_positions is None else np.asarray(self.query_positions)
+                self._check_causal(weights, live, tolerance, positions)
             # non-negative rows that sum to 1 hold no value above 1: no max pass needed
         elif high > 1 + 1e-6:
             raise ValueError(f"{self.kind} attention values must be gates in [0, 1]; the maximum is {high:.3g}.")
 
     @staticmethod
-    def _check_causal(weights: np.ndarray, live: np.ndarray, tolerance: float) -> None:
+    def _check_causal(weights: np.ndarray, live: np.ndarray, tolerance: float, positions: np.ndarray) -> None:
         """No live query may put weight on a later key. Row by row on views: a boolean mask over
         the upper triangle would copy half the array."""
-        n_q, n_k = weights.shape[2:]
-        offset = n_k - n_q  # queries are the last positions (a generation step reads all keys so far)
         for q in np.flatnonzero(live):
-            future = weights[:, :, q, q + offset + 1 :]
+            future = weights[:, :, q, int(positions[q]) + 1 :]
             if future.size and future.max() > tolerance:
                 raise ValueError(f"causal attention puts weight {future.max():.3g} on future tokens (query {q}); use kind='self' for bidirectional attention.")
 
@@ -252,7 +354,44 @@ class AttentionRecord:
 
     def __repr__(self) -> str:
         src = f" from {self.model_name}" if self.model_name else ""
-        return f"AttentionRecord({self.kind}{src}: {self.n_layers} layers x {self.n_heads} heads x {self.n_queries} queries x {self.n_keys} keys)"
+        layers = f"{self.n_layers} layers" if self.layer_ids is None else f"layers {_spans(self.layer_ids)}" + (f" of {self.model_layers}" if self.model_layers else "")
+        heads = f"{self.n_heads} heads" if self.head_ids is None else f"heads {_spans(self.head_ids)}"
+        queries = f"{self.n_queries} queries" if self.query_positions is None else f"query rows {_spans(self.query_positions)}"
+        dtype = "" if self.weights.dtype == np.float32 else f", {self.weights.dtype}"
+        return f"AttentionRecord({self.kind}{src}: {layers} x {heads} x {queries} x {self.n_keys} keys{dtype})"
+
+    # ---- what part of the model this is ------------------------------------------------
+
+    @property
+    def positions(self) -> np.ndarray:
+        """The position of each query row in the full sequence (for self/causal attention, the
+        key it stands for): 0..n-1 for a square record, the kept rows' positions otherwise."""
+        if self.query_positions is not None:
+            return np.asarray(self.query_positions)
+        return self._default_positions(self.n_queries, self.n_keys)
+
+    @property
+    def all_layers(self) -> bool:
+        """True when the record holds every layer of the model, in order (as rollout needs)."""
+        return self.layer_ids is None and self.model_layers in (None, self.n_layers)
+
+    def require_all_layers(self, what: str) -> None:
+        """Raise ValueError, saying why, when ``what`` (an analysis) needs every layer but the
+        record holds only some (captured with layers=, or select()ed)."""
+        if not self.all_layers:
+            held = _spans(self.layer_ids) if self.layer_ids is not None else f"0-{self.n_layers - 1}"
+            of = f" of the model's {self.model_layers}" if self.model_layers else ""
+            raise ValueError(f"{what} needs every layer of the model in order, but this record holds layers {held}{of} "
+                             "(captured with layers=, or select()ed). Capture again without layers= (with dtype='float16' or a shorter text if memory is short).")
+
+    def astype(self, dtype: Any) -> "AttentionRecord":
+        """The record with its weights in float32 or float16 (half the memory, about 3 significant digits)."""
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float16):
+            raise ValueError(f"a record holds float32 or float16 weights; got {dtype}.")
+        if dtype == self.weights.dtype:
+            return self
+        return replace(self, weights=self.weights.astype(dtype), key_tokens=self.key_tokens)
 
     # ---- selection ----------------------------------------------------------------------
 
@@ -273,33 +412,41 @@ class AttentionRecord:
             raise ValueError(f"head must be an index or one of {AGGREGATES}; got {head!r}.")
         return heads[self.head_index(head)]
 
-    def select(self, layers: Any = None, heads: Any = None) -> "AttentionRecord":
-        """A record keeping only some layers and/or heads (an int, a list of ints or a slice each)."""
-        def pick(sel: Any, size: int, what: str) -> list[int]:
-            if sel is None:
-                return list(range(size))
-            if isinstance(sel, slice):
-                return list(range(size))[sel]
-            if isinstance(sel, (int, np.integer)):
-                return [_check_index(sel, size, what)]
-            return [_check_index(i, size, what) for i in sel]
-        ls, hs = pick(layers, self.n_layers, "layer"), pick(heads, self.n_heads, "head")
-        if not ls or not hs:
-            raise ValueError("select() would keep no layer or no head.")
-        return replace(
-            self,
-            weights=self.weights[np.ix_(ls, hs)],
+    def select(self, layers: Any = None, heads: Any = None, queries: Any = None) -> "AttentionRecord":
+        """A record keeping only some layers, heads and/or query rows (an int, a list of ints or a
+        slice each; queries also "last"). The result says which of the model's layers, heads and
+        rows it holds (layer_ids, head_ids, query_positions)."""
+        ls = select_indices(layers, self.n_layers, "layer") or list(range(self.n_layers))
+        hs = select_indices(heads, self.n_heads, "head") or list(range(self.n_heads))
+        qs = select_indices(queries, self.n_queries, "query")
+        layer_ids = self.layer_ids or tuple(range(self.n_layers))
+        head_ids = self.head_ids or tuple(range(self.n_heads))
+        changes: dict[str, Any] = dict(
+            weights=self.weights[np.ix_(ls, hs)] if qs is None else self.weights[np.ix_(ls, hs, qs)],
             layer_names=tuple(self.layer_names[i] for i in ls),
+            layer_ids=tuple(layer_ids[i] for i in ls),
+            model_layers=self.model_layers or (self.n_layers if self.layer_ids is None else None),
+            head_ids=tuple(head_ids[h] for h in hs),
             kv_heads=None if self.kv_heads is None else tuple(self.kv_heads[h] for h in hs),
             key_tokens=self.key_tokens,
         )
+        if qs is not None:
+            changes.update(
+                query_tokens=tuple(self.query_tokens[q] for q in qs),
+                query_special=self.query_special[qs],
+                query_padding=self.query_padding[qs],
+                query_positions=tuple(int(p) for p in self.positions[qs]),
+                key_special=self.key_special,
+                key_padding=self.key_padding,
+            )
+        return replace(self, **changes)
 
     def aggregate(self, how: str = "mean") -> "AttentionRecord":
         """A record with one head per layer: the mean or the max over heads."""
         if how not in AGGREGATES:
             raise ValueError(f"how must be one of {AGGREGATES}; got {how!r}.")
         agg = self.weights.mean(axis=1, keepdims=True) if how == "mean" else self.weights.max(axis=1, keepdims=True)
-        return replace(self, weights=agg, kv_heads=None, key_tokens=self.key_tokens, meta={**self.meta, "aggregate": how})
+        return replace(self, weights=agg, kv_heads=None, head_ids=None, key_tokens=self.key_tokens, meta={**self.meta, "aggregate": how})
 
     def without_padding(self) -> "AttentionRecord":
         """The record with padded query and key positions removed (what views and analyses show)."""
@@ -311,7 +458,14 @@ class AttentionRecord:
         weights = self.weights[:, :, q][:, :, :, k]
         if self.kind in DISTRIBUTION_KINDS:
             # padded keys carry (almost) no weight; renormalise the float noise away
-            weights = weights / weights.sum(axis=-1, keepdims=True)
+            weights = weights / weights.sum(axis=-1, keepdims=True, dtype=np.float32).astype(weights.dtype)
+        positions, prompt = self.query_positions, self.prompt_length
+        if positions is not None:  # rows kept by position: count the kept keys before each
+            before = np.cumsum(k) - 1
+            positions = tuple(int(before[p]) for p in np.asarray(positions)[q])
+            prompt = None if prompt is None else int(k[:prompt].sum())
+        elif prompt is not None:
+            prompt = int(q[:prompt].sum())
         return replace(
             self,
             weights=weights,
@@ -321,7 +475,8 @@ class AttentionRecord:
             key_special=self.key_special[k],
             query_padding=None,
             key_padding=None,
-            prompt_length=None if self.prompt_length is None else int(q[: self.prompt_length].sum()),
+            prompt_length=prompt,
+            query_positions=positions,
         )
 
     # ---- files --------------------------------------------------------------------------
@@ -341,6 +496,10 @@ class AttentionRecord:
             "grid": None if self.grid is None else list(self.grid),
             "prompt_length": self.prompt_length,
             "meta": self.meta,
+            "layer_ids": None if self.layer_ids is None else list(self.layer_ids),
+            "model_layers": self.model_layers,
+            "head_ids": None if self.head_ids is None else list(self.head_ids),
+            "query_positions": None if self.query_positions is None else list(self.query_positions),
         }
         try:
             text = json.dumps(info)
@@ -387,6 +546,10 @@ class AttentionRecord:
             grid=None if info["grid"] is None else tuple(info["grid"]),
             prompt_length=info["prompt_length"],
             meta=info["meta"],
+            layer_ids=info.get("layer_ids"),
+            model_layers=info.get("model_layers"),
+            head_ids=info.get("head_ids"),
+            query_positions=info.get("query_positions"),
         )
 
     # ---- interoperability ---------------------------------------------------------------
