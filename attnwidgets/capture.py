@@ -501,6 +501,14 @@ class _Sink:
         self.markers: dict[int, int] = {}
         self._alive: list[torch.Tensor] = []
         self.names: list[str] = []
+        self.probe: tuple[np.ndarray, np.ndarray] | None = None  # a few full rows of the first layer: (weights, positions)
+
+    def _take_probe(self, src: torch.Tensor) -> None:
+        """Four whole rows of the first layer, all heads: enough to tell causal from
+        bidirectional attention when only some rows are kept (the last row alone cannot)."""
+        n_q = src.shape[1]
+        rows = sorted({0, min(1, n_q - 1), n_q // 2, max(n_q - 2, 0)})
+        self.probe = (src[:, rows].to("cpu", torch.float32).numpy()[None], np.array(rows))
 
     def call_of(self, marker: Any) -> int | None:
         return self.markers.get(id(marker)) if isinstance(marker, torch.Tensor) and marker.numel() == 0 else None
@@ -524,6 +532,8 @@ class _Sink:
         marker = torch.empty(0)
         self.markers[id(marker)] = call
         self._alive.append(marker)  # ids stay unique while the markers live
+        if self.probe is None and self.keep.queries is not None:
+            self._take_probe(w[self.index].detach())
         if self.slot is not None and call not in self.slot:
             return marker
         if self.array is None:
@@ -655,7 +665,7 @@ def _streamed(attentions: Any, sink: _Sink, index: int, model: torch.nn.Module, 
             f"{type(model).__name__} reported {len(attentions)} layers of {what} but its attention modules were called {sink.calls} times in another order; "
             "capture them with capture_modules(model, inputs, modules=[...])."
         )
-    return sink.result(), _Selected(sink.layers, len(attentions), sink.heads, sink.shape[0] if sink.shape else None, sink.rows)
+    return sink.result(), _Selected(sink.layers, len(attentions), sink.heads, sink.shape[0] if sink.shape else None, sink.rows, sink.probe)
 
 
 def _select_array(full: np.ndarray, keep: _Keep) -> np.ndarray:
@@ -776,6 +786,7 @@ class _Selected:
     heads: list[int] | None = None
     n_heads: int | None = None
     rows: list[int] | None = None
+    probe: tuple[np.ndarray, np.ndarray] | None = None  # full rows of the first layer, to tell the kind
 
 
 def _axis_info(tokenizer: Any, batch: dict, index: int, special_given: Any) -> tuple[list[str], np.ndarray, np.ndarray | None]:
@@ -796,7 +807,10 @@ def _record(model, tokenizer, weights, batch, index, special_given, part, meta=N
     if tokens is None:  # vision or audio inputs: positions, not tokens
         tokens, special, grid = _positions(model, n_k if select.rows is not None else n_q, batch)
     rows = select.rows
-    kind = _self_kind(weights, padding, rows)
+    if rows is not None and select.probe is not None:  # the kept rows may hold no future keys: look at whole rows
+        kind = _self_kind(select.probe[0], padding, select.probe[1])
+    else:
+        kind = _self_kind(weights, padding, rows)
     total_layers = select.n_layers or n_layers
     names = _layer_names(model, part, total_layers)
     kv_heads = _kv_heads(model, select.n_heads or n_heads)
@@ -889,6 +903,8 @@ class _StepSink(_Sink):
         if self.slot is not None and layer not in self.slot:
             return marker
         src = w[0].detach()  # [heads, new queries, keys so far]
+        if self.probe is None and self.keep.queries is not None and self.step == 0:
+            self._take_probe(src)
         if self.array is None:
             n_heads = src.shape[0]
             self.shape = (n_heads, self.n_max, self.n_max)
@@ -965,7 +981,7 @@ def _capture_generation(model, tokenizer, batch, index, new_tokens, special_give
                 raise ValueError(f"generation stopped after {len(steps)} tokens, so none of the query rows asked for ({keep.queries!r}) was computed.")
             weights = np.ascontiguousarray(weights[:, :, keep_rows, :n])
             rows = None if rows is None else [rows[i] for i in keep_rows]
-        chosen = _Selected(sink.layers, n_modules, sink.heads, sink.shape[0], rows)
+        chosen = _Selected(sink.layers, n_modules, sink.heads, sink.shape[0], rows, sink.probe)
     full = {"input_ids": sequence[None, :n]}
     if "attention_mask" in batch:
         mask = torch.ones(1, n, dtype=batch["attention_mask"].dtype)

@@ -59,10 +59,11 @@ def select_indices(sel: Any, size: int, what: str) -> list[int] | None:
     count from the end, as in Python."""
     if sel is None:
         return None
+    plural = "queries" if what == "query" else what + "s"
     if isinstance(sel, str):
         if sel == "last" and what == "query":
             return [size - 1]
-        raise ValueError(f"{what}s must be an index, a list of indices or a slice" + (" (or 'last' for the last token's row)" if what == "query" else "") + f"; got {sel!r}.")
+        raise ValueError(f"{plural} must be an index, a list of indices or a slice" + (" (or 'last' for the last token's row)" if what == "query" else "") + f"; got {sel!r}.")
     if isinstance(sel, slice):
         out = list(range(size))[sel]
     elif isinstance(sel, (int, np.integer)) and not isinstance(sel, (bool, np.bool_)):
@@ -71,12 +72,12 @@ def select_indices(sel: Any, size: int, what: str) -> list[int] | None:
         try:
             items = list(sel)
         except TypeError:
-            raise TypeError(f"{what}s must be an index, a list of indices or a slice; got {type(sel).__name__} {sel!r}.") from None
+            raise TypeError(f"{plural} must be an index, a list of indices or a slice; got {type(sel).__name__} {sel!r}.") from None
         out = [_check_index(i, size, what) for i in items]
         if len(set(out)) != len(out):
-            raise ValueError(f"{what}s {items} name the same {what} twice.")
+            raise ValueError(f"{plural} {items} name the same {what} twice.")
     if not out:
-        raise ValueError(f"{what}s={sel!r} keeps no {what}: this record has {size} {what}s.")
+        raise ValueError(f"{plural}={sel!r} keeps no {what}: there are {size} {plural}.")
     return out
 
 
@@ -262,7 +263,7 @@ class AttentionRecord:
             positions = ids(positions, n_q, "query_positions", "queries")
             if self.kind in ("self", "causal") and max(positions) >= n_k:
                 raise ValueError(f"query_positions {max(positions)} is past the last key ({n_k - 1}): a query row of self-attention stands for one of the keys.")
-            if positions == tuple(self._default_positions(n_q, n_k)):
+            if n_q == n_k and positions == tuple(range(n_k)):  # every row, in order
                 positions = None
         set_("query_positions", positions)
 
