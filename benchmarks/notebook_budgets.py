@@ -92,6 +92,8 @@ def run(path: pathlib.Path, kernel: str, twice: bool, kernel_dirs: list[str] | N
     try:
         with client.setup_kernel():
             pid = client.km.provisioner.process.pid
+            if kernel_dirs and cpus_allowed(pid) != "0":  # the one-core kernel really is pinned
+                raise RuntimeError(f"the one-core kernel may run on CPUs {cpus_allowed(pid)}, not only 0")
             for index, cell in enumerate(notebook.cells):
                 t0 = time.perf_counter()
                 client.execute_cell(cell, index)
@@ -114,7 +116,17 @@ def run(path: pathlib.Path, kernel: str, twice: bool, kernel_dirs: list[str] | N
 
 
 def fmt_errors(errors: list) -> str:
-    return "; ".join(f"cell {i} `{src}`: {ename}: {evalue}" for i, src, ename, evalue in errors)
+    """The first failing cell (the later ones usually fail because of it), and how many more fail."""
+    i, src, ename, evalue = errors[0]
+    more = f" (then {len(errors) - 1} later cells fail too: {', '.join(str(e[0]) for e in errors[1:])})" if len(errors) > 1 else ""
+    return f"cell {i} `{src}`: {ename}: {evalue}{more}"
+
+
+def cpus_allowed(pid: int) -> str:
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Cpus_allowed_list:"):
+            return line.split(":", 1)[1].strip()
+    return "?"
 
 
 def main(argv: list[str] | None = None) -> int:

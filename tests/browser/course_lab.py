@@ -137,8 +137,8 @@ RUN_STATE = """(path) => { """ + _PANEL + """
   const failed = cells.some(c => c.model.outputs.toJSON().some(o => o.output_type === 'error'));
   return { idle: Boolean(kernel && kernel.status === 'idle'), pending, failed, cells: cells.length }; }"""
 
-# Every code cell: its index among all cells, first source line, execution count and outputs
-# summarised (errors with name and value, stderr text, the mime types shown).
+# Every code cell: its index among all cells, first source lines, execution count, error outputs
+# (name and value) and what it wrote to stderr (warnings).
 CELLS = """(path) => { """ + _PANEL + """
   return panel.content.widgets.map((c, index) => ({ index, type: c.model.type }))
     .filter(c => c.type === 'code').map(({ index }) => {
@@ -146,8 +146,7 @@ CELLS = """(path) => { """ + _PANEL + """
       return { index, source: cell.model.sharedModel.getSource().split('\\n').slice(0, 2).join(' / ').slice(0, 120),
                count: cell.model.executionCount,
                errors: outputs.filter(o => o.output_type === 'error').map(o => ({ ename: o.ename, evalue: String(o.evalue).slice(0, 500) })),
-               stderr: outputs.filter(o => o.output_type === 'stream' && o.name === 'stderr').map(o => String(o.text).slice(0, 300)),
-               widgets: outputs.filter(o => o.data && o.data['""" + WIDGET_MIME + """']).map(o => o.data['""" + WIDGET_MIME + """'].model_id) };
+               stderr: outputs.filter(o => o.output_type === 'stream' && o.name === 'stderr').map(o => String(o.text).slice(0, 300)) };
     }); }"""
 
 IOPUB_ERRORS = """(path) => (window.__awIopub && window.__awIopub[path]) || []"""
@@ -454,3 +453,22 @@ def move_slider_figure(page, panel, pair: dict) -> Moved:
     key = "ArrowLeft" if at_max else "ArrowRight"
     ms = _redraw(page, figure, lambda: handle.press(key), signature=FIGURE_SIGNATURE, drawn="o => Boolean(o.querySelector('img'))")
     return Moved(f"slider '{pair['label']}' -> figure", f"keyboard {key} ({before} -> {readout.text_content()})", ms)
+
+# The box around what a widget draws (text, canvases, pictures, controls), in page pixels, with a
+# small margin: widget boxes stretch to the notebook's width, their content often does not.
+CONTENT_BOX = """(el) => {
+  const outer = el.getBoundingClientRect();
+  let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+  const add = (r) => { if (r.width < 1 || r.height < 1) return;
+                       x0 = Math.min(x0, r.left); y0 = Math.min(y0, r.top); x1 = Math.max(x1, r.right); y1 = Math.max(y1, r.bottom); };
+  const texts = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+  while (texts.nextNode()) {
+    if (!texts.currentNode.textContent.trim()) continue;
+    const range = document.createRange();
+    range.selectNodeContents(texts.currentNode);
+    add(range.getBoundingClientRect());
+  }
+  for (const e of el.querySelectorAll('canvas, img, svg, input, select, button, textarea, .noUi-target')) add(e.getBoundingClientRect());
+  if (x0 === Infinity) return null;
+  const m = 6, left = Math.max(outer.left, x0 - m), top = Math.max(outer.top, y0 - m);
+  return { x: left, y: top, width: Math.min(outer.right, x1 + m) - left, height: Math.min(outer.bottom, y1 + m) - top }; }"""

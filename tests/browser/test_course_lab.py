@@ -37,7 +37,7 @@ import pytest
 from PIL import Image
 
 from .conftest import ConsoleLog
-from .course_lab import (CELLS, IOPUB_ERRORS, KERNEL_IDLE, MARK_SLIDER_FIGURES, MOVERS, OPEN, RUN_STATE, SHUTDOWN, WIDGETS, NoRedraw,
+from .course_lab import (CELLS, CONTENT_BOX, IOPUB_ERRORS, KERNEL_IDLE, MARK_SLIDER_FIGURES, MOVERS, OPEN, RUN_STATE, SHUTDOWN, WIDGETS, NoRedraw,
                          copy_notebooks, course_notebooks, is_local, jupyterlab, move_slider_figure, running_kernels, view_title)
 
 pytestmark = pytest.mark.browser
@@ -46,6 +46,7 @@ NOTEBOOKS = course_notebooks()
 RUN_TIMEOUT_S = 600  # Run All of one notebook in the browser (budget: 90 s on an idle machine)
 TIMINGS: dict[str, dict] = {}
 MOVED: dict[str, list] = {}
+STDERR: dict[str, list] = {}
 
 
 class _Report:
@@ -61,6 +62,8 @@ class _Report:
                           f"checks {t.get('checks', 0):.1f} s, shutdown {t.get('shutdown', 0):.1f} s; total {t.get('total', 0):.1f} s")
             for moved in MOVED.get(name, []):
                 tr.write_line(f"    moved {moved}")
+            for cell, text in STDERR.get(name, []):
+                tr.write_line(f"    stderr of cell {cell} (a student sees this): {text.strip()[:160]!r}")
 
 
 @pytest.fixture(scope="module")
@@ -159,6 +162,7 @@ def notebook(request, course_page, course_server):
 
 def test_run_all_executes_every_cell_without_errors(notebook):
     cells = notebook.cells()
+    STDERR[notebook.name] = [(c["index"], text) for c in cells for text in c["stderr"]]  # reported, not failed: warnings
     not_run = [f"cell {c['index']} `{c['source']}`" for c in cells if c["count"] is None]
     failed = [f"cell {c['index']} `{c['source']}`: {e['ename']}: {e['evalue']}" for c in cells for e in c["errors"]]
     assert not failed, f"{notebook.name}: cells with an error output:\n" + "\n".join(failed)
@@ -238,11 +242,13 @@ def test_screenshot_of_the_main_widget(notebook, tmp_path):
     if box["height"] + 250 > size["height"]:
         page.set_viewport_size({"width": size["width"], "height": int(box["height"]) + 300})
     try:
-        target.scroll_into_view_if_needed()
+        target.evaluate("e => e.scrollIntoView({ block: 'center' })")
         page.wait_for_timeout(300)  # one layout pass after the resize and scroll
         out = pathlib.Path(os.environ.get("AW_COURSE_SCREENSHOTS", tmp_path))
         out.mkdir(parents=True, exist_ok=True)
-        png = target.screenshot(path=str(out / f"{notebook.name}.png"), animations="disabled")
+        clip = target.evaluate(CONTENT_BOX)  # the widget's drawn content, without the empty width of its box
+        assert clip, f"{notebook.name}: the main widget draws nothing"
+        png = page.screenshot(path=str(out / f"{notebook.name}.png"), clip=clip, animations="disabled")
     finally:
         page.set_viewport_size(size)
     picture = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
