@@ -143,15 +143,66 @@ def prepare_smollm2(verbose: bool = True) -> pathlib.Path:
 
 def _load_smollm2() -> tuple[Any, Any]:
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     path = prepare_smollm2()
     tokenizer = AutoTokenizer.from_pretrained(path)
     # float32 on the CPU: float16 matmuls there are slow and lose precision
-    with _quiet_loading():
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, attn_implementation="eager")
+    try:
+        model = _float32_from_float16_safetensors(path)
+    except (OSError, ValueError, KeyError, RuntimeError) as err:  # an unexpected cache: the library's own loader
+        warnings.warn(f"attnwidgets: loading SmolLM2 tensor by tensor failed ({err}); using from_pretrained, which peaks at about twice the model's size.", UserWarning, stacklevel=3)
+        from transformers import AutoModelForCausalLM
+
+        with _quiet_loading():
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, attn_implementation="eager")
     model.config._name_or_path = OFFLINE["smollm2"][0]
     return model.eval(), tokenizer
+
+
+def _float32_from_float16_safetensors(path: pathlib.Path) -> Any:
+    """The model built empty in float32, then filled one tensor at a time, each read from the
+    float16 file with plain reads (no memory map: mapped pages count as the process's memory) and
+    widened into its parameter. Peak: the float32 model and one tensor, where from_pretrained
+    holds the whole float16 file beside the float32 model (1.24 GB against 0.9 GB for SmolLM2).
+    float16 -> float32 is exact, so the weights are the same bits either way."""
+    import struct
+
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, GenerationConfig
+    from transformers.initialization import no_init_weights
+
+    config = AutoConfig.from_pretrained(path)
+    with no_init_weights():
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32, attn_implementation="eager")
+    model.tie_weights()
+    targets = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+    dtypes = {"F16": torch.float16, "BF16": torch.bfloat16, "F32": torch.float32}
+    loaded = set()
+    with open(path / "model.safetensors", "rb") as f:
+        (header_size,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(header_size))
+        start = 8 + header_size
+        for name, info in header.items():
+            if name == "__metadata__":
+                continue
+            target = targets[name]
+            begin, end = info["data_offsets"]
+            if tuple(info["shape"]) != tuple(target.shape) or info["dtype"] not in dtypes:
+                raise ValueError(f"{name}: {info['dtype']} {info['shape']} in the file, {tuple(target.shape)} in the model")
+            buffer = bytearray(end - begin)
+            f.seek(start + begin)
+            if f.readinto(buffer) != len(buffer):
+                raise OSError(f"{path / 'model.safetensors'} ends inside {name}")
+            with torch.no_grad():
+                target.copy_(torch.frombuffer(buffer, dtype=dtypes[info["dtype"]]).reshape(target.shape))
+            loaded.add(id(target))
+    missing = [n for n, p in model.named_parameters() if id(p) not in loaded]
+    if missing:
+        raise KeyError(f"not in the file: {', '.join(missing[:3])}")
+    if (path / "generation_config.json").exists():
+        model.generation_config = GenerationConfig.from_pretrained(path)
+    return model
 
 
 def trained_models() -> dict[str, dict[str, Any]]:

@@ -310,3 +310,20 @@ def test_smollm2_selected_layers_equal_the_full_capture(smollm2):
     np.testing.assert_array_equal(part.weights, full.weights[[3, 18]][:, [6]][:, :, -1:].astype(np.float16))
     with pytest.raises(ValueError, match="holds layers 3, 18 of the model's 30"):
         part.require_all_layers("rollout")
+
+
+def test_smollm2_loads_tensor_by_tensor_to_the_same_weights(smollm2):
+    """load_model("smollm2") fills an empty float32 model from the float16 cache one tensor at a
+    time (peak near the model's size, not twice it); the weights are those from_pretrained gives."""
+    from transformers import AutoModelForCausalLM
+
+    from attnwidgets.models import smollm2_cache
+
+    model, _ = smollm2
+    reference = AutoModelForCausalLM.from_pretrained(smollm2_cache(), dtype=torch.float32, attn_implementation="eager")
+    ours, theirs = model.state_dict(), reference.state_dict()
+    assert set(ours) == set(theirs)
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+    assert model.lm_head.weight is model.model.embed_tokens.weight  # tied, as the checkpoint says
+    assert model.generation_config.eos_token_id == reference.generation_config.eos_token_id
+    assert model.config._attn_implementation == "eager" and next(model.parameters()).dtype == torch.float32
