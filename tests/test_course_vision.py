@@ -367,3 +367,22 @@ def test_image_specific_share():
     fixed = np.broadcast_to(rng.random((1, 8, 8)), (50, 8, 8))
     assert vision.image_specific_share(fixed) < 1e-9
     assert vision.image_specific_share(rng.random((50, 8, 8))) > 0.9
+
+
+# ---- the committed models ------------------------------------------------------------------------------
+
+
+def test_trained_models_load_and_cbam_beats_plain():
+    models = vision.load_all()
+    assert set(models) == {"plain", "se", "cbam"}
+    images, labels, _, _ = vision.make_images(150, seed=31)
+    acc = {k: vision.accuracy(m, images, labels) for k, m in models.items()}
+    stored = {k: m.training_info["test"]["accuracy"] for k, m in models.items()}
+    assert stored["cbam"] >= stored["plain"] and stored["se"] > stored["plain"]
+    assert acc["cbam"] > 0.7 and acc["se"] > 0.7 and acc["plain"] > 0.35  # chance is 0.2
+    for kind, model in models.items():
+        info = model.training_info
+        assert info["steps"] == 1000 and info["batch"] == 64 and info["seed"] == 0 and len(info["loss"]) == 1000
+        assert info["test"]["images"] == 2000 and abs(acc[kind] - stored[kind]) < 0.12
+    cbam = models["cbam"].training_info["test"]
+    assert {"pointing", "distractor", "mass_on_target"} <= set(cbam["spatial"][1]) and "spatial_gate_mean" in cbam["ablation"]

@@ -390,7 +390,7 @@ def test_report(model: ShapesCNN, n_test: int = 2000) -> dict:
     """Accuracy on n_test fresh images; for CBAM the pointing game and ablations, for SE the ablations."""
     tx, ty, tmask, dmask, scenes = make_images(n_test, TEST_SEED, details=True)
     report = {"images": n_test, "seed": TEST_SEED, "accuracy": round(accuracy(model, tx, ty), 4)}
-    reference = make_images(500, REFERENCE_SEED)[0] if model.kind != "plain" else None
+    reference = make_images(min(500, n_test), REFERENCE_SEED)[0] if model.kind != "plain" else None
     if model.kind == "cbam":
         report.update(pointing_report(model, tx, ty, tmask, dmask, scenes.n_shapes, reference=reference))
     elif model.kind == "se":
@@ -486,11 +486,12 @@ def image_specific_share(maps: np.ndarray) -> float:
     return float(maps.var(axis=0).mean() / total) if total > 0 else 0.0
 
 
-def pointing_report(model: ShapesCNN, images, labels, target, distract, n_shapes=None, reference=None) -> dict:
-    """Pointing game, distractor hits and mass on target for each CBAM spatial map, the baselines, and the gate ablations."""
+def pointing_report(model: ShapesCNN, images, labels, target, distract, n_shapes=None, reference=None, ablate: bool = True) -> dict:
+    """Pointing game, distractor hits and mass on target for each CBAM spatial map, the baselines, and (ablate) the gate ablations."""
     report: dict = {"area_share": round(float(np.asarray(target).mean()), 4)}
     if n_shapes is not None:
         report["random_shape"] = round(float(np.mean(1.0 / np.asarray(n_shapes))), 4)
+        report["mean_shapes"] = round(float(np.mean(n_shapes)), 3)
     layers = []
     for (name, _), maps in zip(model.gates("spatial"), gate_values(model, images, "spatial")):
         layers.append({
@@ -502,7 +503,8 @@ def pointing_report(model: ShapesCNN, images, labels, target, distract, n_shapes
             "image_specific": round(image_specific_share(maps), 4),
         })
     report["spatial"] = layers
-    report["ablation"] = ablations(model, images, labels, reference=reference)
+    if ablate:
+        report["ablation"] = ablations(model, images, labels, reference=reference)
     return report
 
 
@@ -716,9 +718,9 @@ def pointing_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def channel_specificity(model: ShapesCNN, images, labels, block: int = -1) -> dict:
+def channel_specificity(model: ShapesCNN, images, labels, block: int = -1, gates: np.ndarray | None = None) -> dict:
     """Do the channel gates depend on the class? Nearest-class-mean accuracy of one block's gate vectors (half fit, half test)."""
-    g = gate_values(model, images, "channel")[block]
+    g = gate_values(model, images, "channel")[block] if gates is None else gates
     labels = np.asarray(labels)
     half = len(g) // 2
     means = np.stack([g[:half][labels[:half] == c].mean(0) for c in range(len(CLASSES))])
@@ -776,15 +778,16 @@ def as_channel_weights(gate: torch.Tensor) -> torch.Tensor:
     return gate[:, None, None, :]
 
 
-def model_table(models: dict[str, ShapesCNN], images=None, labels=None) -> str:
-    """Parameters, training time, stored test accuracy and (if images are given) accuracy measured now."""
-    head = f"{'model':<7}{'parameters':>11}{'train s':>9}{'test acc (2,000, stored)':>26}"
-    lines = [head + (f"{'acc now (' + str(len(images)) + ')':>16}" if images is not None else "")]
+def model_table(models: dict[str, ShapesCNN], now: dict[str, float] | None = None, n_now: int = 0) -> str:
+    """Parameters, training time, stored test accuracy and (if given) accuracy measured now on n_now images."""
+    head = f"{'model':<7}{'parameters':>11}{'train s':>9}{'CPU s':>7}{'test acc (2,000, stored)':>26}"
+    lines = [head + (f"{'acc now (' + str(n_now) + ')':>16}" if now else "")]
     for kind, model in models.items():
         info = model.training_info
-        line = f"{kind:<7}{info['parameters']:>11,}{info['train_seconds']:>9.0f}{info['test']['accuracy']:>26.1%}"
-        if images is not None:
-            line += f"{accuracy(model, images, labels):>16.1%}"
+        cpu = f"{info['cpu_seconds']:>7.0f}" if "cpu_seconds" in info else f"{'-':>7}"
+        line = f"{kind:<7}{info['parameters']:>11,}{info['train_seconds']:>9.0f}{cpu}{info['test']['accuracy']:>26.1%}"
+        if now:
+            line += f"{now[kind]:>16.1%}"
         lines.append(line)
     lines.append(f"chance: {1 / len(CLASSES):.0%}")
     return "\n".join(lines)
@@ -807,10 +810,15 @@ def brightest_place(report: dict, block: int = 1) -> str:
 def explain_places(report: dict, block: int = 1) -> str:
     shares = place_shares(report, block)
     layer = report["spatial"][block]
-    return (f"Block {block + 1}'s brightest cell lands on the target in {shares[PLACES[0]]:.0%} of the images, on a distractor in "
+    text = (f"Block {block + 1}'s brightest cell lands on the target in {shares[PLACES[0]]:.0%} of the images, on a distractor in "
             f"{shares[PLACES[1]]:.0%}, on the background in {shares[PLACES[2]]:.0%}. A random pixel would hit the target "
-            f"{report['area_share']:.0%} of the time, a random shape {report.get('random_shape', float('nan')):.0%}. The gate values "
-            f"themselves are nearly flat (mean {layer['gate_mean']:.2f}): the view stretches them so you can see their shape.")
+            f"{report['area_share']:.0%} of the time, a random shape {report.get('random_shape', float('nan')):.0%}. ")
+    if "mean_shapes" in report:
+        per_distractor = shares[PLACES[1]] / (report["mean_shapes"] - 1)
+        text += (f"There are {report['mean_shapes'] - 1:.1f} distractors per image, so one given distractor is hit {per_distractor:.0%} "
+                 f"of the time: the target is preferred about {shares[PLACES[0]] / max(per_distractor, 1e-9):.1f}x over a distractor. ")
+    return text + (f"The gates themselves are mostly close to 1 (mean {layer['gate_mean']:.2f}): the view stretches each map "
+                   "to its own range so you can see its shape.")
 
 
 def ablation_table(cbam: dict, se: dict | None = None) -> str:
@@ -826,21 +834,22 @@ def ablation_table(cbam: dict, se: dict | None = None) -> str:
 
 def specificity_table(models: dict[str, ShapesCNN], images, labels) -> str:
     """Nearest-class-mean accuracy of each block's channel gates, for SE and CBAM."""
-    lines = [f"{'model':<6}" + "".join(f"{'block ' + str(b + 1):>10}" for b in range(len(WIDTHS))) + "   (nearest class mean of the channel gates; chance 20%)"]
+    lines = [f"{'':<36}" + "".join(f"{'block ' + str(b + 1):>10}" for b in range(len(WIDTHS)))]
     for kind in ("se", "cbam"):
-        cells = [channel_specificity(models[kind], images, labels, block=b)["nearest_class_mean_accuracy"] for b in range(len(WIDTHS))]
-        lines.append(f"{kind:<6}" + "".join(f"{c:>10.0%}" for c in cells))
+        per_block = gate_values(models[kind], images, "channel")  # one forward pass for all blocks
+        cells = [channel_specificity(models[kind], images, labels, gates=g) for g in per_block]
+        lines.append(f"{kind + ': class from gates (chance 20%)':<36}" + "".join(f"{c['nearest_class_mean_accuracy']:>10.0%}" for c in cells))
+        lines.append(f"{kind + ': gate std across images':<36}" + "".join(f"{c['gate_std_across_images']:>10.3f}" for c in cells))
     return "\n".join(lines)
 
 
-def summary(models: dict[str, ShapesCNN], report: dict, ablation: dict, se_ablation: dict, images, labels) -> str:
+def summary(models: dict[str, ShapesCNN], acc: dict[str, float], report: dict, ablation: dict, se_ablation: dict, n_images: int) -> str:
     """The notebook's numbers in a few lines."""
-    acc = {k: accuracy(m, images, labels) for k, m in models.items()}
     stored = {k: m.training_info["test"]["accuracy"] for k, m in models.items()}
     best = max(report["spatial"], key=lambda layer: layer["pointing"])
     lines = [
         "accuracy, 2,000 fresh images (stored): " + ", ".join(f"{k} {v:.1%}" for k, v in stored.items()),
-        f"accuracy, {len(images)} fresh images (now):   " + ", ".join(f"{k} {v:.1%}" for k, v in acc.items()),
+        f"accuracy, {n_images} fresh images (now):   " + ", ".join(f"{k} {v:.1%}" for k, v in acc.items()),
         f"pointing game, best CBAM map ({best['grid'][0]}x{best['grid'][1]}): on target {best['pointing']:.1%}, "
         f"on a distractor {best['distractor']:.1%}; random pixel {report['area_share']:.1%}, random shape {report['random_shape']:.1%}",
         "mass on target, per block: " + ", ".join(f"{layer['mass_on_target']:.1%}" for layer in report["spatial"])
