@@ -408,7 +408,7 @@ def move_modelview(page, root) -> Moved:
     cells = [(layer, col) for layer, col in ((1, 1), (0, 1), (1, 0), (0, 0)) if left + (col + 1) * step <= width and top + (layer + 1) * step <= height]
     # the opened cell has a red outline on the grid (its top and bottom edges; a neighbour shares one): click another one
     outlined = grid.evaluate("""(c, cells) => { const r = c.width / parseFloat(c.style.width), ctx = c.getContext('2d');
-        const red = (x, y) => { const d = ctx.getImageData(Math.round(x * r), Math.round(y * r), 1, 1).data; return d[0] > 200 && d[1] < 60 && d[2] < 60; };
+        const red = (x, y) => { const d = ctx.getImageData(Math.floor(x * r), Math.floor(y * r), 1, 1).data; return d[0] > 180 && d[1] < 120 && d[2] < 120; };
         return cells.map(([x, y, size]) => red(x + size / 2, y - 1.5) && red(x + size / 2, y + size + 1.5)); }""",
                              [[left + col * step, top + layer * step, step - 3] for layer, col in cells])
     layer, col = next((cell for cell, red in zip(cells, outlined) if not red), cells[0])

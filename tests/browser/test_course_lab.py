@@ -116,14 +116,16 @@ class Notebook:
     def unlock_predicts(self) -> int:
         """Lock in the first option of every Predict not locked in yet; how many were."""
         done = 0
+        shown = "e => getComputedStyle(e).display !== 'none'"  # (an empty reveal is never "visible")
         for predict in self.panel.locator(".aw-predict").all():
             lock = predict.locator("button.widget-button", has_text="Lock in my guess")
-            if predict.locator(":scope > .widget-box").last.is_visible():
+            reveal = predict.locator(":scope > .widget-box").last
+            if reveal.evaluate(shown):
                 continue
             predict.locator(".widget-toggle-button").first.click()
             self.page.wait_for_function("b => !b.disabled", arg=lock.element_handle(), timeout=20_000)
             lock.click()
-            predict.locator(":scope > .widget-box").last.wait_for(state="visible", timeout=30_000)
+            self.page.wait_for_function(shown, arg=reveal.element_handle(), timeout=30_000)
             done += 1
         return done
 
