@@ -252,22 +252,25 @@ SHUTDOWN = """async (path) => { """ + _PANEL + """
   panel.close();
   return true; }"""
 
-# Pairs of (slider, figure) where an ipywidgets slider sits in the same box as an Output widget
-# showing a matplotlib PNG (notebook 01's explorers): both get a data-aw-test mark for locators.
-MARK_SLIDER_FIGURES = """(path) => { """ + _PANEL + """
-  const pairs = [], used = new Set();
-  panel.content.node.querySelectorAll('.widget-output').forEach((out) => {
-    if (!out.querySelector('img')) return;
-    for (let box = out.parentElement; box && !box.classList.contains('jp-Cell'); box = box.parentElement) {
+# Each visible ipywidgets slider that shares a box with what it drives: an Output widget showing a
+# matplotlib PNG (notebook 01's explorers) or a package view (an image slider calling view.show()).
+# The smallest such box decides; the handle and its target get data-aw-* marks for locators.
+MARK_SLIDERS = """(path) => { """ + _PANEL + """
+  const pairs = [];
+  panel.content.node.querySelectorAll('.widget-slider .noUi-handle').forEach((handle) => {
+    const slider = handle.closest('.widget-slider');
+    if (slider.offsetParent === null) return;  // hidden (a closed tab, an unrevealed Predict)
+    for (let box = slider.parentElement; box && !box.classList.contains('jp-Cell'); box = box.parentElement) {
       if (!box.classList.contains('widget-box')) continue;
-      const handle = [...box.querySelectorAll('.widget-slider .noUi-handle')].find(h => !used.has(h));
-      if (!handle) continue;
-      used.add(handle);
+      const figure = [...box.querySelectorAll('.widget-output')].find(o => o.querySelector('img'));
+      // a view's box, not the view: an explorer may replace the view with a new one (06's image slider)
+      const target = figure || (box.querySelector('.aw-root') ? box : null);
+      if (!target) continue;
       const n = pairs.length;
-      handle.setAttribute('data-aw-test', `slider-${n}`);
-      out.setAttribute('data-aw-test', `figure-${n}`);
-      const label = handle.closest('.widget-slider').querySelector('.widget-label');
-      pairs.push({ n, label: label ? label.textContent : '', value: handle.getAttribute('aria-valuenow'), max: handle.getAttribute('aria-valuemax') });
+      handle.setAttribute('data-aw-slider', String(n));
+      target.setAttribute(`data-aw-target-${n}`, '');
+      const label = slider.querySelector('.widget-label');
+      pairs.push({ n, label: label ? label.textContent : '', target: figure ? 'figure' : 'view' });
       break;
     }
   });
@@ -276,6 +279,7 @@ MARK_SLIDER_FIGURES = """(path) => { """ + _PANEL + """
 # A fingerprint of what a canvas shows, or of an Output's figure (its <img> src).
 CANVAS_SIGNATURE = "c => (c.width > 0 ? c.toDataURL() : '')"
 FIGURE_SIGNATURE = "o => { const i = o.querySelector('img'); return i && i.complete && i.naturalWidth > 1 ? i.src : ''; }"
+VIEW_SIGNATURE = "r => [...r.querySelectorAll('canvas')].map(c => (c.width > 0 ? c.toDataURL() : '')).join('|')"
 
 # Whether a view's canvas shows its data (not an empty plot or a "loading..." placeholder):
 # heat maps have a colour in their plot area other than the empty/unrevealed greys; the head
@@ -443,16 +447,23 @@ MOVERS = {"aw-view-heatmap": move_heatmap, "aw-view-headview": move_headview, "a
           "aw-view-alignment": move_alignment, "aw-view-image": move_image}
 
 
-def move_slider_figure(page, panel, pair: dict) -> Moved:
-    """Keyboard on an ipywidgets slider's handle; the Output's matplotlib figure must change."""
-    handle = panel.locator(f"[data-aw-test=slider-{pair['n']}]")
-    figure = panel.locator(f"[data-aw-test=figure-{pair['n']}]")
+def move_slider(page, panel, pair: dict) -> Moved:
+    """Keyboard on an ipywidgets slider's handle; the figure or view it drives must change."""
+    handle = panel.locator(f"[data-aw-slider='{pair['n']}']")
+    target = panel.locator(f"[data-aw-target-{pair['n']}]")
     readout = handle.locator("xpath=ancestor::*[contains(@class, 'widget-slider')][1]").locator(".widget-readout")
     before = readout.text_content()
     at_max = handle.get_attribute("aria-valuenow") == handle.get_attribute("aria-valuemax")
     key = "ArrowLeft" if at_max else "ArrowRight"
-    ms = _redraw(page, figure, lambda: handle.press(key), signature=FIGURE_SIGNATURE, drawn="o => Boolean(o.querySelector('img'))")
-    return Moved(f"slider '{pair['label']}' -> figure", f"keyboard {key} ({before} -> {readout.text_content()})", ms)
+    if pair["target"] == "figure":
+        ms = _redraw(page, target, lambda: handle.press(key), signature=FIGURE_SIGNATURE, drawn="o => Boolean(o.querySelector('img'))")
+        what = "its figure"
+    else:
+        ms = _redraw(page, target, lambda: handle.press(key), signature=VIEW_SIGNATURE,
+                     drawn=f"r => [...r.querySelectorAll('canvas')].some(c => c.offsetParent !== null && ({DRAWN})(c))")
+        what = view_title(target.locator('.aw-root').first)
+    return Moved(f"slider '{pair['label']}' -> {what}", f"keyboard {key} ({before} -> {readout.text_content()})", ms)
+
 
 # The box around what a widget draws (text, canvases, pictures, controls), in page pixels, with a
 # small margin: widget boxes stretch to the notebook's width, their content often does not.

@@ -17,8 +17,8 @@ For each notebook:
   temporary folder) and the picture is not blank;
 - one control of each kind of package view on the page is moved (a select, the keyboard, a
   thumbnail click, the step buttons) and its canvas changes to a picture with data in it; every
-  ipywidgets slider that shares a box with a matplotlib Output (notebook 01's explorers) is moved
-  with the keyboard and the figure changes;
+  visible ipywidgets slider that shares a box with a matplotlib Output (notebook 01's explorers)
+  or with a package view (an image slider) is moved with the keyboard and what it drives changes;
 - no console error (conftest's BENIGN_CONSOLE aside), no kernel-side traceback in the server log,
   no request to anything but the server on 127.0.0.1.
 
@@ -37,8 +37,8 @@ import pytest
 from PIL import Image
 
 from .conftest import ConsoleLog
-from .course_lab import (CELLS, CONTENT_BOX, IOPUB_ERRORS, KERNEL_IDLE, MARK_SLIDER_FIGURES, MOVERS, OPEN, RUN_STATE, SHUTDOWN, WIDGETS, NoRedraw,
-                         copy_notebooks, course_notebooks, is_local, jupyterlab, move_slider_figure, running_kernels, view_title)
+from .course_lab import (CELLS, CONTENT_BOX, IOPUB_ERRORS, KERNEL_IDLE, MARK_SLIDERS, MOVERS, OPEN, RUN_STATE, SHUTDOWN, WIDGETS, NoRedraw,
+                         copy_notebooks, course_notebooks, is_local, jupyterlab, move_slider, running_kernels, view_title)
 
 pytestmark = pytest.mark.browser
 
@@ -277,18 +277,18 @@ def test_each_kind_of_view_redraws_when_its_control_moves(notebook):
             moved.append(MOVERS[kind](page, roots[0]))
         except NoRedraw as err:
             failed.append(f"{kind} {view_title(roots[0])}: {err}")
-    for pair in page.evaluate(MARK_SLIDER_FIGURES, notebook.path):
-        panel.locator(f"[data-aw-test=slider-{pair['n']}]").scroll_into_view_if_needed()
+    for pair in page.evaluate(MARK_SLIDERS, notebook.path):
+        panel.locator(f"[data-aw-slider='{pair['n']}']").scroll_into_view_if_needed()
         try:
-            moved.append(move_slider_figure(page, panel, pair))
+            moved.append(move_slider(page, panel, pair))
         except NoRedraw as err:
-            failed.append(f"slider '{pair['label']}' and its figure: {err}")
+            failed.append(f"slider '{pair['label']}' and the {pair['target']} it drives: {err}")
     assert not failed, f"{notebook.name}: moved a control, but\n" + "\n".join(failed)
     count = len(moved)
     moved.extend(f"{kind}: not moved, none visible (in a closed tab or box?)" for kind in hidden)
     if not count:
         notebook.skip_if_stopped("nothing to move")
-    assert count, f"{notebook.name}: no package view and no slider-driven figure to move (hidden views: {hidden})"
+    assert count, f"{notebook.name}: no package view and no slider-driven figure or view to move (hidden views: {hidden})"
     page.wait_for_function(KERNEL_IDLE, arg=notebook.path, timeout=60_000)
 
 
