@@ -131,7 +131,13 @@ def test_arrow_keys_move_head_and_layer(lab_page):
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowDown")
     page.wait_for_function("el => el.querySelector('select[data-trait=layer]').value === '1'", arg=root.element_handle())
-    assert kernel_eval(page, "print(keyed.head, keyed.layer, keyed.pinned)").split() == ["2", "1", "None"]
+    # the browser's new values reach the kernel over the comm a moment later: poll, bounded
+    import time
+
+    deadline = time.monotonic() + 10
+    while (state := kernel_eval(page, "print(keyed.head, keyed.layer, keyed.pinned)").split()) != ["2", "1", "None"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert state == ["2", "1", "None"]
     # the keys stayed in the view: JupyterLab did not move to another cell
     assert page.evaluate("() => window.jupyterapp.shell.currentWidget.content.mode") == "command"
     assert not page.console.errors, page.console.errors
