@@ -322,18 +322,18 @@ def rollout_cls(attentions: np.ndarray, residual: float = 0.5) -> np.ndarray:
     return flow[:, 0, 1:]
 
 
-def maps(model: Any, images: Any, *, batch: int = 100, seed: int = 0) -> dict[str, np.ndarray]:
+def maps(model: Any, images: Any, *, batch: int = 50, seed: int = 0) -> dict[str, np.ndarray]:
     """Every map of MAPS (plus 'gradxattn_last') for a batch of images: each float32 [n, 8, 8].
 
     Also 'probs' [n, classes] and 'heads' [n, layers, heads, 8, 8] ([CLS] row of every head).
     One forward and one backward pass per batch: the attention the model used, captured by its
     own output_attentions, and the gradient of the predicted class's logit with respect to it.
     """
-    x = preprocess(images)
+    x = _pixels(images)
     model.eval()
     out = {k: [] for k in ("raw", "rollout", "gradxattn", "gradxattn_last", "probs", "heads")}
     for i in range(0, len(x), batch):
-        xb = x[i:i + batch]
+        xb = preprocess(x[i:i + batch])
         res = model(pixel_values=xb, output_attentions=True)
         att = res.attentions  # L x [B, H, T, T]
         logits = res.logits
@@ -345,11 +345,12 @@ def maps(model: Any, images: Any, *, batch: int = 100, seed: int = 0) -> dict[st
         rel = torch.eye(a.shape[-1], dtype=a.dtype).expand(len(xb), -1, -1).clone()
         for layer in range(a.shape[1]):
             rel = rel + cam[:, layer] @ rel
-        out["gradxattn"].append(rel[:, 0, 1:].numpy())
-        out["gradxattn_last"].append(cam[:, -1, 0, 1:].numpy())
+        # copies, not views: a view would keep each batch's whole [B, L, H, T, T] tensor alive
+        out["gradxattn"].append(rel[:, 0, 1:].numpy().copy())
+        out["gradxattn_last"].append(cam[:, -1, 0, 1:].numpy().copy())
         out["raw"].append(a[:, -1, :, 0, 1:].mean(1).numpy())
         out["rollout"].append(rollout_cls(a.numpy()))
-        out["heads"].append(a[:, :, :, 0, 1:].numpy())
+        out["heads"].append(a[:, :, :, 0, 1:].numpy().copy())
         out["probs"].append(logits.detach().softmax(-1).numpy())
     result = {k: np.concatenate(v).astype(np.float32) for k, v in out.items()}
     for k in ("raw", "rollout", "gradxattn", "gradxattn_last"):
@@ -416,7 +417,7 @@ def delete_patches(images: Any, order: np.ndarray, k: int, fill: Any) -> torch.T
     return torch.where(pix[:, None], colour, x)
 
 
-def deletion_curve(model: Any, images: Any, map_: Any, fill: Any, *, step: int = 4, seed: int = 0, cls: Any = None) -> tuple[np.ndarray, np.ndarray]:
+def deletion_curve(model: Any, images: Any, map_: Any, fill: Any, *, step: int = 4, seed: int = 0, cls: Any = None, chunk: int = 250) -> tuple[np.ndarray, np.ndarray]:
     """Probability of the class predicted on the intact image as patches go, most important first.
 
     Returns (fraction of patches deleted [K], probabilities [n, K]) with K = 64 / step + 1.
@@ -427,8 +428,13 @@ def deletion_curve(model: Any, images: Any, map_: Any, fill: Any, *, step: int =
         ks.append(GRID * GRID)
     if cls is None:
         cls = probabilities(model, images).argmax(-1)
-    rows = np.arange(len(order))
-    probs = np.stack([probabilities(model, delete_patches(images, order, k, fill))[rows, cls] for k in ks], axis=1)
+    x = _pixels(images)
+    probs = np.empty((len(x), len(ks)), dtype=np.float32)
+    for lo in range(0, len(x), chunk):  # chunks of images: 17 masked copies of 2,000 images at once would take gigabytes
+        sl = slice(lo, lo + chunk)
+        rows = np.arange(len(x[sl]))
+        for j, k in enumerate(ks):
+            probs[sl, j] = probabilities(model, delete_patches(x[sl], order[sl], k, fill))[rows, np.asarray(cls)[sl]]
     return np.array(ks) / (GRID * GRID), probs
 
 
@@ -577,7 +583,7 @@ def evaluate(seeds: Sequence[int] = SEEDS, n: int = 2000, image_seed: int = TEST
     all_maps = {}
     for s in tqdm(seeds, desc="evaluating seeds", disable=not progress):
         model = load_seed(s)
-        m = maps(model, images)
+        m = maps(model, images, seed=s)  # each model its own random map
         all_maps[s] = {k: m[k] for k in (*MAPS, "probs")}
         names = MAPS + ("gradxattn_last",)
         result["seeds"][str(s)] = {
@@ -823,10 +829,16 @@ def summary(pointing: dict, curves: dict, swaps: dict, pairs: dict, target: Any)
                      f"gradient x attention {row['gradxattn']['same_image']:+.2f} (different images: {row['gradxattn']['shuffled']:+.2f})")
     stored = stored_results()
     if stored:
-        n = stored["images"]
+        lines.append(f"On the {stored['images']} held-out images (python -m attnwidgets.course.vit evaluate); a random shape is the target {stored['random_shape_rate']:.1%} of the time:")
         for s, r in stored["seeds"].items():
-            lines.append(f"On {n} held-out images, seed {s}: accuracy {r['accuracy']:.1%}; pointing " + ", ".join(f"{k} {v['pointing']:.0%}" for k, v in r["pointing"].items() if k in MAPS)
-                         + "; deletion " + ", ".join(f"{k} {v:.3f}" for k, v in r["deletion"].items() if k in (*MAPS, "coverage")))
+            p, sw = r["pointing"], r["swaps"]
+            lines.append(f"  seed {s}: accuracy {r['accuracy']:.1%}; pointing " + ", ".join(f"{k} {p[k]['pointing']:.0%}" for k in MAPS)
+                         + "; on a distractor " + ", ".join(f"{k} {p[k]['distractor']:.0%}" for k in MAPS))
+            lines.append("          deletion " + ", ".join(f"{k} {r['deletion'][k]:.3f}" for k in (*MAPS, "coverage"))
+                         + "; uniform attention survives " + ", ".join(f"{k.split(', ')[1]} {v['survival']:.0%}" for k, v in sw.items() if k.startswith("uniform, layer")))
+        for pair, row in stored["agreement"].items():
+            lines.append(f"  seeds {pair}: predictions agree {row['prediction_agreement']:.0%}; rank correlation raw {row['raw']['same_image']:+.2f}, "
+                         f"rollout {row['rollout']['same_image']:+.2f}, gradient x attention {row['gradxattn']['same_image']:+.2f}")
     return "\n".join(lines)
 
 
@@ -874,7 +886,7 @@ def check_rollout(rollout_two: Any) -> exercises.Feedback:
 
 
 def check_auc(value: Any) -> exercises.Feedback:
-    """Exercise 2: the area under EX_PROBS over EX_FRACTIONS by the trapezoid rule."""
+    """Exercise 3 of the notebook: the area under EX_PROBS over EX_FRACTIONS by the trapezoid rule."""
     if exercises.is_unanswered(value):
         return exercises.unanswered()
     try:
@@ -920,7 +932,7 @@ def _pointing_cases() -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def check_pointing(pointing: Any) -> exercises.Feedback:
-    """Exercise 3: pointing(map8, mask64) -> True when the map's top cell has its centre pixel on the mask."""
+    """Exercise 2 of the notebook: hits_target(map8, mask64) -> True when the map's top cell has its centre pixel on the mask."""
     for m, mask in _pointing_cases():
         got, failed = exercises.attempt(pointing, m.copy(), mask.copy())
         if failed is not None:  # a Feedback that is not "right" is falsy
