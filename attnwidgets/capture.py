@@ -8,7 +8,9 @@ family quirks (sdpa, grouped-query heads, encoder-decoder outputs) live here and
 
 from __future__ import annotations
 
+import contextvars
 import re
+import sys
 import warnings
 import weakref
 from contextlib import contextmanager
@@ -431,6 +433,10 @@ class _Keep:
         free = available_memory()
         return (None, "") if free is None else (float(free), "free memory")
 
+    def fits(self, need: float) -> bool:
+        budget, _ = self.budget()
+        return budget is None or need <= budget
+
     def check(self, record: float, transient: float, shape: str) -> None:
         """Refuse, with the number and the way out, when the record and the work of one layer
         would not fit: before anything large is allocated, so nothing is killed."""
@@ -502,6 +508,8 @@ class _Sink:
         self._alive: list[torch.Tensor] = []
         self.names: list[str] = []
         self.probe: tuple[np.ndarray, np.ndarray] | None = None  # a few full rows of the first layer: (weights, positions)
+        self.stored = -1  # the call whose weights the lean engine stored itself
+        self._probe_rows: dict[int, np.ndarray] = {}
 
     def _take_probe(self, src: torch.Tensor) -> None:
         """Four whole rows of the first layer, all heads: enough to tell causal from
@@ -514,7 +522,9 @@ class _Sink:
         return self.markers.get(id(marker)) if isinstance(marker, torch.Tensor) and marker.numel() == 0 else None
 
     def _allocate(self, w: torch.Tensor) -> None:
-        _, n_heads, n_q, n_k = w.shape
+        self._allocate_shape(*w.shape[1:])
+
+    def _allocate_shape(self, n_heads: int, n_q: int, n_k: int) -> None:
         self.shape = (n_heads, n_q, n_k)
         self.heads = select_indices(self.keep.heads, n_heads, "head")
         self.rows = select_indices(self.keep.queries, n_q, "query")
@@ -532,6 +542,8 @@ class _Sink:
         marker = torch.empty(0)
         self.markers[id(marker)] = call
         self._alive.append(marker)  # ids stay unique while the markers live
+        if self.stored == call or w.numel() == 0:  # the lean engine wrote this layer block by block already (or kept nothing)
+            return marker
         if self.probe is None and self.keep.queries is not None:
             self._take_probe(w[self.index].detach())
         if self.slot is not None and call not in self.slot:
@@ -557,6 +569,44 @@ class _Sink:
             return
         for j, h in enumerate(self.heads or range(src.shape[0])):
             dst[j].copy_(src[h] if rows is None else src[h].index_select(0, rows))
+
+    def wants(self, call: int) -> bool:
+        return self.slot is None or call in self.slot
+
+    def store(self, w: torch.Tensor, first_row: int, n_q: int) -> None:
+        """The lean engine's block of query rows [batch, heads, rows, keys], starting at row
+        first_row of n_q, into the current call's slot: kept heads and rows only."""
+        call = self.calls
+        src = w[self.index].detach()  # [heads, block rows, keys]
+        n_block = src.shape[1]
+        if self.probe is None and self.keep.queries is not None:  # whole rows, to tell the kind
+            wanted = {0, min(1, n_q - 1), n_q // 2, max(n_q - 2, 0)}
+            for r in wanted:
+                if first_row <= r < first_row + n_block:
+                    self._probe_rows[r] = src[:, r - first_row].to("cpu", torch.float32).numpy()
+            if len(self._probe_rows) == len(wanted):
+                rows = sorted(self._probe_rows)
+                self.probe = (np.stack([self._probe_rows[r] for r in rows], axis=1)[None], np.array(rows))
+        if self.array is None:
+            self._allocate_shape(src.shape[0], n_q, src.shape[2])
+        slot = call if self.slot is None else self.slot[call]
+        if slot >= self.array.shape[0]:
+            self.array = np.concatenate([self.array, np.empty_like(self.array)])
+        dst = torch.from_numpy(self.array[slot])
+        if self.rows is None:
+            pairs_src, pairs_dst = slice(0, n_block), slice(first_row, first_row + n_block)
+        else:
+            pairs = [(r - first_row, j) for j, r in enumerate(self.rows) if first_row <= r < first_row + n_block]
+            if not pairs:
+                return
+            pairs_src = torch.as_tensor([i for i, _ in pairs], device=src.device)
+            pairs_dst = torch.as_tensor([j for _, j in pairs])
+        for j, h in enumerate(self.heads or range(src.shape[0])):
+            part = src[h][pairs_src] if isinstance(pairs_src, slice) else src[h].index_select(0, pairs_src)
+            if isinstance(pairs_dst, slice):
+                dst[j, pairs_dst].copy_(part)
+            else:
+                dst[j, pairs_dst] = part.to("cpu", dst.dtype)
 
     def result(self) -> np.ndarray:
         if self.array is None:
@@ -681,6 +731,95 @@ def _select_array(full: np.ndarray, keep: _Keep) -> np.ndarray:
     return np.ascontiguousarray(full, dtype=keep.dtype)
 
 
+# ---- the lean engine: long inputs -----------------------------------------------------------
+
+LEAN = "attnwidgets_lean"
+LEAN_BLOCK_BYTES = 32_000_000  # a block of query rows' scores, all heads, float32
+_LEAN_SINK: contextvars.ContextVar = contextvars.ContextVar("attnwidgets_lean_sink", default=None)
+
+
+def _eager_function(module: torch.nn.Module) -> Callable | None:
+    """The eager attention function of the module's own modeling file (softcaps, sinks and all)."""
+    return getattr(sys.modules.get(type(module).__module__), "eager_attention_forward", None)
+
+
+def _lean_attention(module, query, key, value, attention_mask, dropout: float = 0.0, scaling: float | None = None, is_causal: bool | None = None, **kwargs):
+    """The lean engine's attention function. A layer whose weights are not kept runs PyTorch's
+    fused kernel (sdpa: no [queries, keys] matrix is formed); a kept layer runs the model's own
+    eager function on blocks of query rows, each block's weights copied into the record at once,
+    so at most one block of scores exists at a time instead of a whole layer."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    kwargs.pop("output_attentions", None)  # asked of the model as a whole; sdpa would only warn that it gives none
+    sink = _LEAN_SINK.get()
+    if sink is None or not sink.wants(sink.calls):
+        out, _ = sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, is_causal=is_causal, **kwargs)
+        return out, query.new_empty((0, 0, 0, 0))
+    eager = _eager_function(module)
+    if eager is None:
+        raise NoAttentionError(f"{type(module).__name__} has no eager attention function to compute its weights in blocks; capture with lean=False.")
+    n_batch, n_heads, n_q, _ = query.shape
+    n_k = key.shape[-2]
+    # what sdpa would do with no mask: causal for a decoder's layer reading more than one query
+    causal = attention_mask is None and n_q > 1 and (is_causal if is_causal is not None else getattr(module, "is_causal", True))
+    rows = max(1, int(LEAN_BLOCK_BYTES // max(1, n_batch * n_heads * n_k * 4)))
+    low = torch.finfo(query.dtype).min
+    outs = []
+    for first in range(0, n_q, rows):
+        last = min(n_q, first + rows)
+        if attention_mask is None:
+            mask = None
+            if causal:  # the additive mask eager attention gets: 0 where a key is visible, the dtype's minimum elsewhere
+                visible = torch.arange(n_k, device=query.device)[None, :] <= torch.arange(first, last, device=query.device)[:, None] + (n_k - n_q)
+                mask = torch.where(visible, 0.0, low).to(query.dtype)[None, None]
+        elif attention_mask.dtype == torch.bool:
+            mask = torch.where(attention_mask[:, :, first:last], 0.0, low).to(query.dtype)
+        else:
+            mask = attention_mask[:, :, first:last]
+        out, weights = eager(module, query[:, :, first:last], key, value, mask, dropout=dropout, scaling=scaling, **kwargs)
+        sink.store(weights, first, n_q)
+        del weights, mask
+        outs.append(out)  # [batch, block rows, heads, head dim]
+    sink.stored = sink.calls
+    return torch.cat(outs, dim=1), query.new_empty((0, 0, 0, 0))
+
+
+def _register_lean() -> bool:
+    try:
+        from transformers import AttentionInterface
+        from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+    except ImportError:
+        return False
+    AttentionInterface.register(LEAN, _lean_attention)
+    AttentionMaskInterface.register(LEAN, sdpa_mask)  # the masks sdpa gets: boolean, or none when causal alone says it
+    return True
+
+
+def _supports_lean(model: torch.nn.Module, targets: list) -> bool:
+    """Models whose attention modules call transformers' attention interface, with an eager
+    function in their modeling file to compute kept layers in blocks."""
+    modules = [m for _, m, _, part in targets if part == "all"]
+    return bool(modules) and bool(getattr(model, "_supports_attention_backend", False)) and all(_eager_function(m) is not None for m in modules)
+
+
+@contextmanager
+def _lean(model: torch.nn.Module, sink: "_Sink"):
+    if not _register_lean():
+        raise NoAttentionError("the lean engine needs transformers >= 5 (its attention interface); capture with lean=False.")
+    token = _LEAN_SINK.set(sink)
+    model.set_attn_implementation(LEAN)
+    try:
+        yield
+    finally:
+        model.set_attn_implementation("eager")
+        _LEAN_SINK.reset(token)
+
+
+def _lean_transient(n_heads: int, n_k: int, batch: int) -> float:
+    block = max(LEAN_BLOCK_BYTES, batch * n_heads * n_k * 4)  # at least one row of every head
+    return 3 * block  # scores, softmax and the block's mask
+
+
 # ---- the public entry point -----------------------------------------------------------------
 
 
@@ -698,6 +837,7 @@ def capture(
     queries: Any = None,
     dtype: Any = None,
     memory_limit: float | None = None,
+    lean: bool | None = None,
     **forward_kwargs: Any,
 ) -> AttentionRecord | EncoderDecoderRecord:
     """Run ``model`` on ``inputs`` once and return its attention.
@@ -724,6 +864,14 @@ def capture(
                memory free now (the container's limit on Binder/JupyterHub). A capture that
                would not fit raises CaptureMemoryError before the model runs, saying how much
                it needs and what to keep instead.
+    lean:      how a long input is computed. False: the model's own eager attention in every
+               layer (exactly what output_attentions gives; a layer's scores and softmax exist
+               at once, 1.2 GB for SmolLM2 at 4096 tokens). True: layers not kept run PyTorch's
+               fused attention (no weights formed) and kept layers run the model's eager
+               function on blocks of query rows (32 MB at a time); the kept weights then differ
+               from eager's by float rounding (about 1e-7). None (default): eager when it fits
+               memory_limit, lean when only lean fits (the record's meta says "engine": "lean").
+               Decoders and encoders whose attention uses transformers' attention interface.
 
     Weights are copied out layer by layer as the model's attention modules return them, so
     the model never holds every layer at once: peak memory is about the model, the record and
@@ -766,15 +914,41 @@ def capture(
     ids = batch.get("input_ids")
     n_tokens = ids.shape[1] if isinstance(ids, torch.Tensor) and ids.ndim == 2 else None
     layer_sel = select_indices(layers, n_modules, "layer") if n_modules else None
-    planned = _plan_size(keep, n_modules, _n_heads(model), n_tokens, n_tokens, size)
+    n_heads = _n_heads(model)
+    planned = _plan_size(keep, n_modules, n_heads, n_tokens, n_tokens, size)
+    lean_ok = lean is not False and _supports_lean(model, targets)
+    if lean and not lean_ok:
+        raise ValueError(f"lean=True needs a model whose attention modules use transformers' attention interface and an eager_attention_forward; {type(model).__name__} does not: capture with lean=False.")
+    use_lean = bool(lean)
     if planned is not None:
-        keep.check(*planned)
+        record_bytes, eager_bytes, shape = planned
+        lean_bytes = _lean_transient(n_heads, n_tokens, size)
+        if lean is None and lean_ok and not keep.fits(record_bytes + eager_bytes) and keep.fits(record_bytes + lean_bytes):
+            use_lean = True
+        keep.check(record_bytes, lean_bytes if use_lean else eager_bytes, shape)
     sink = _Sink(n_modules, index, keep, layer_sel)
-    with _streaming(targets, {"all": sink}, model), _inference(model):
+    if "logits_to_keep" not in forward_kwargs and _takes(model, "logits_to_keep"):
+        # a language model's logits are [length, vocabulary]: 0.8 GB for SmolLM2 at 4096 tokens, and capture() reads none
+        forward_kwargs = {**forward_kwargs, "logits_to_keep": 1}
+    with (_lean(model, sink) if use_lean else _nothing()), _streaming(targets, {"all": sink}, model), _inference(model):
         out = model(**batch, **forward_kwargs, output_attentions=True, return_dict=True)
     weights, chosen = _streamed(getattr(out, "attentions", None), sink, index, model, "attentions")
     del out
-    return _record(model, tokenizer, weights, batch, index, special_given, part="all", select=chosen)
+    return _record(model, tokenizer, weights, batch, index, special_given, part="all", select=chosen, meta={"engine": "lean"} if use_lean else None)
+
+
+@contextmanager
+def _nothing():
+    yield
+
+
+def _takes(model: torch.nn.Module, argument: str) -> bool:
+    import inspect
+
+    try:
+        return argument in inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 @dataclass

@@ -47,8 +47,15 @@ CASES: dict[str, tuple[str, int, dict, bool]] = {
     "smollm2-1024-2layers": ("smollm2", 1024, {"layers": [3, 18]}, False),
     "smollm2-4096-2layers": ("smollm2", 4096, {"layers": [3, 18]}, False),
     "smollm2-4096-2layers-f16": ("smollm2", 4096, {"layers": [3, 18], "dtype": "float16"}, False),
-    "smollm2-4096-2layers-3heads-f16": ("smollm2", 4096, {"layers": [3, 18], "heads": [0, 4, 8], "dtype": "float16"}, False),
+    "smollm2-4096-2layers-f16-lean": ("smollm2", 4096, {"layers": [3, 18], "dtype": "float16", "lean": True}, False),
+    "smollm2-4096-2layers-3heads-lean": ("smollm2", 4096, {"layers": [3, 18], "heads": [0, 4, 8], "lean": True}, False),
+    "smollm2-4096-2layers-3heads-f16-lean": ("smollm2", 4096, {"layers": [3, 18], "heads": [0, 4, 8], "dtype": "float16", "lean": True}, False),
     "smollm2-4096-last-row": ("smollm2", 4096, {"queries": "last"}, False),
+    "smollm2-4096-last-row-lean": ("smollm2", 4096, {"queries": "last", "lean": True}, False),
+    # what a Binder user gets: capture()'s default budget is the memory left under the container's
+    # limit; here that limit (2 GB) is imposed by memory_limit = 2 GB - resident after load
+    "smollm2-4096-2layers-3heads-binder": ("smollm2", 4096, {"layers": [3, 18], "heads": [0, 4, 8], "ceiling": 2e9}, False),
+    "smollm2-4096-2layers-f16-binder": ("smollm2", 4096, {"layers": [3, 18], "dtype": "float16", "ceiling": 2e9}, False),
 }
 BEFORE = ["minilm-512", "smollm2-256", "smollm2-512", "smollm2-640-views", "smollm2-1024"]  # what the old code can run here
 
@@ -89,7 +96,12 @@ def run_case(name: str, budget: float) -> dict:
     result["layer"] = n_heads * n_tokens * n_tokens * 4  # one layer's attention as the model computes it
     batch = text_of(tokenizer, n_tokens)
     kwargs = dict(options)
-    if budget:
+    ceiling = kwargs.pop("ceiling", None)
+    if ceiling:
+        with open("/proc/self/status") as f:
+            resident = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
+        kwargs["memory_limit"] = ceiling - resident
+    elif budget:
         kwargs["memory_limit"] = budget
     start = time.perf_counter()
     try:
@@ -103,6 +115,7 @@ def run_case(name: str, budget: float) -> dict:
         record = aw.capture(model, tokenizer, batch)
     result["capture_s"] = time.perf_counter() - start
     result["record"] = int(record.weights.nbytes)
+    result["engine"] = record.meta.get("engine", "eager")
     result["shape"] = list(record.shape)
     result["capture"] = peak()
     if views:
@@ -137,21 +150,22 @@ def load_case() -> dict:
 
 def table(names: list[str], budget: float) -> None:
     print(f"peak resident memory of one fresh process per case (VmHWM), budget {budget / GB:.1f} GB; GB = 1e9 bytes")
-    print(f"{'case':<34} {'options':<40} {'record':>8} {'after load':>10} {'after capture':>13} {'bound':>7} {'peak/bound':>10} {'time':>7}")
+    print(f"{'case':<36} {'options':<58} {'record':>8} {'after load':>10} {'after capture':>13} {'bound':>7} {'peak/bound':>10} {'time':>7}")
     for name in names:
         model_name, n_tokens, options, views = CASES[name]
         r = child(name, budget)
         opts = ", ".join(f"{k}={v}" for k, v in options.items()) or "all layers, heads, rows; float32"
         if "error" in r:
-            print(f"{name:<34} {opts:<40} error: {r['error'][:80]}", flush=True)
+            print(f"{name:<36} {opts:<58} error: {r['error'][:80]}", flush=True)
             continue
         if "refused" in r:
-            print(f"{name:<34} {opts:<40} {'':>8} {r['load'] / GB:>8.2f} GB  refused: {r['refused'][:90]}", flush=True)
+            print(f"{name:<36} {opts:<58} {'':>8} {r['load'] / GB:>8.2f} GB  refused: {r['refused'][:90]}", flush=True)
             continue
         after = r.get("views", r["capture"])
         bound = r["load"] + r["record"] + r["layer"]
         what = " (+ HeadView, Heatmap)" if views else ""
-        print(f"{name:<34} {opts:<40} {r['record'] / 1e6:>5.0f} MB {r['load'] / GB:>7.2f} GB {after / GB:>10.2f} GB {bound / GB:>5.2f} GB {after / bound:>9.2f} {r['capture_s']:>6.1f}s{what}", flush=True)
+        engine = "" if r.get("engine", "eager") == "eager" else f" ({r['engine']})"
+        print(f"{name:<36} {opts:<58} {r['record'] / 1e6:>5.0f} MB {r['load'] / GB:>7.2f} GB {after / GB:>10.2f} GB {bound / GB:>5.2f} GB {after / bound:>9.2f} {r['capture_s']:>6.1f}s{what}{engine}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

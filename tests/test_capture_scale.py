@@ -327,3 +327,51 @@ def test_smollm2_loads_tensor_by_tensor_to_the_same_weights(smollm2):
     assert model.lm_head.weight is model.model.embed_tokens.weight  # tied, as the checkpoint says
     assert model.generation_config.eos_token_id == reference.generation_config.eos_token_id
     assert model.config._attn_implementation == "eager" and next(model.parameters()).dtype == torch.float32
+
+
+# ---- the lean engine (long inputs) ---------------------------------------------------------------
+
+LEAN_FAMILIES = ["BERT", "GPT-2", "LLaMA", "Mistral", "Gemma", "Phi-3", "GPT-NeoX", "ViT", "SigLIP (vision)"]
+
+
+@pytest.mark.parametrize("name", LEAN_FAMILIES)
+def test_lean_engine_gives_eagers_weights(name, built, monkeypatch):
+    """Kept layers run the model's own eager function on blocks of query rows: with every layer
+    kept and one block, the weights are eager's bit for bit; blocks of fewer rows (another matrix
+    product shape) and layers not kept (fused sdpa) differ from eager's by float rounding only.
+    The model is eager again afterwards."""
+    model = built(name)
+    batch = family_inputs(name)
+    full = capture(model, None, batch)
+    lean = capture(model, None, batch, lean=True)  # tiny inputs: one block per layer
+    np.testing.assert_array_equal(lean.weights, full.weights)
+    assert lean.meta["engine"] == "lean" and "engine" not in full.meta
+    monkeypatch.setattr(capture_module, "LEAN_BLOCK_BYTES", 1)  # one query row per block
+    rows = capture(model, None, batch, lean=True)
+    np.testing.assert_allclose(rows.weights, full.weights, rtol=0, atol=1e-6)
+    part = capture(model, None, batch, lean=True, layers=[-1], heads=[1], queries=[0, -1])
+    np.testing.assert_allclose(part.weights, full.weights[-1:, [1]][:, :, [0, -1]], rtol=0, atol=1e-6)
+    assert part.kind == full.kind and part.query_positions == (0, full.n_queries - 1)
+    assert model.config._attn_implementation == "eager"
+
+
+def test_lean_is_chosen_when_only_it_fits(built, monkeypatch):
+    model = built("LLaMA")
+    batch = family_inputs("LLaMA")
+    monkeypatch.setattr(capture_module, "LEAN_BLOCK_BYTES", 9 * 11 * 4)  # a block of one row of every head
+    record = 9 * 11 * 11 * 4  # one layer kept, float32
+    eager_work = 2 * 9 * 11 * 11 * 4 + 11 * 11 * 4  # a layer's scores and softmax, and the mask
+    roomy = capture(model, None, batch, layers=[1], memory_limit=record + eager_work)
+    assert "engine" not in roomy.meta  # eager fits: eager, exact
+    tight = capture(model, None, batch, layers=[1], memory_limit=record + eager_work - 1)
+    assert tight.meta["engine"] == "lean"  # only lean fits
+    np.testing.assert_allclose(tight.weights, roomy.weights, rtol=0, atol=1e-6)
+    with pytest.raises(CaptureMemoryError):  # lean=False: eager or nothing
+        capture(model, None, batch, layers=[1], memory_limit=record + eager_work - 1, lean=False)
+
+
+def test_lean_is_refused_where_the_model_cannot_take_it(built, monkeypatch):
+    model = built("LLaMA")
+    monkeypatch.setattr(model, "_supports_attention_backend", False)  # as a model with its own attention code
+    with pytest.raises(ValueError, match="lean=True needs a model whose attention modules use transformers' attention interface"):
+        capture(model, None, family_inputs("LLaMA"), lean=True)
