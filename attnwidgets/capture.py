@@ -824,7 +824,7 @@ def _large_blocks_mapped() -> None:
     in its heaps, one per thread, where they fragment: a long input's blocks, MLP activations and
     sdpa buffers then pile up (measured: 0.3-1 GB over a 4096-token capture, varying run to run).
     A fixed 1 MB threshold maps every larger block and returns it when freed. Process-wide, once,
-    and only when the lean engine runs; harmless elsewhere (no effect off glibc)."""
+    set by the first capture of a long input; harmless elsewhere (no effect off glibc)."""
     global _MAPPED
     if _MAPPED:
         return
@@ -949,6 +949,8 @@ def capture(
         if lean is None and lean_ok and not keep.fits(record_bytes + eager_bytes) and keep.fits(record_bytes + lean_bytes):
             use_lean = True
         keep.check(record_bytes, lean_bytes if use_lean else eager_bytes, shape)
+        if eager_bytes > 64e6:  # long inputs: large freed blocks go back to the system (see _large_blocks_mapped)
+            _large_blocks_mapped()
     sink = _Sink(n_modules, index, keep, layer_sel)
     if "logits_to_keep" not in forward_kwargs and _takes(model, "logits_to_keep"):
         # a language model's logits are [length, vocabulary]: 0.8 GB for SmolLM2 at 4096 tokens, and capture() reads none
