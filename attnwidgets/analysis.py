@@ -31,6 +31,7 @@ def rollout(record: AttentionRecord, head: str = "mean", residual: float = 0.5) 
     Returns a record with one head per layer; padding is left out.
     """
     record = _square_self_attention(record, "rollout")
+    record.require_all_layers("rollout")
     if head not in ("mean", "max"):
         raise ValueError(f"head must be 'mean' or 'max', got {head!r}.")
     if not 0.0 <= residual < 1.0:
@@ -204,7 +205,7 @@ def uniform_share(record: AttentionRecord, keys: Any) -> float:
     record, mask = _live(record, keys, "uniform_share")
     if record.kind == "causal":
         n_q, n_k = record.n_queries, record.n_keys
-        seen = np.arange(n_k - n_q + 1, n_k + 1)  # keys visible to each query
+        seen = record.positions + 1  # keys visible to each query
         return float(np.mean(np.cumsum(mask)[seen - 1] / seen))
     return float(mask.mean())
 
