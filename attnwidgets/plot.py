@@ -11,10 +11,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .drawing import MAX_RESOLUTION, head_color
 from .record import AttentionRecord, token_label
+from .transport import bin_starts, max_pool
 
 # Enough cells to show structure on paper; longer axes are max-pooled so peaks survive.
-FIGURE_RESOLUTION = 512
+FIGURE_RESOLUTION = MAX_RESOLUTION
 MAX_LABELS = 32
 
 
@@ -25,8 +27,6 @@ def _figure(width: float, height: float) -> Any:
 
 
 def _pooled(matrix: np.ndarray, limit: int = FIGURE_RESOLUTION) -> tuple[np.ndarray, float, float]:
-    from .views.base import bin_starts, max_pool
-
     rows, cols = matrix.shape
     pooled = max_pool(matrix, bin_starts(0, rows, limit), bin_starts(0, cols, limit))
     return pooled, rows / pooled.shape[0], cols / pooled.shape[1]
@@ -84,8 +84,6 @@ def head_view(record: AttentionRecord, layer: int = 0, heads: Sequence[int] | No
     from matplotlib.collections import LineCollection
     from matplotlib.colors import to_rgba
 
-    from .views.headview import head_color
-
     heads = list(range(record.n_heads)) if heads is None else list(heads)
     nq, nk = min(record.n_queries, max_tokens), min(record.n_keys, max_tokens)
     fig = _figure(4.2, 1.0 + 0.16 * max(nq, nk))
@@ -121,8 +119,6 @@ def model_view(record: AttentionRecord, *, colormap: str = "viridis", thumbnail:
 
     ``selected`` is (layer, column): a head index, or n_heads / n_heads + 1 for the mean / max.
     """
-    from .views.base import bin_starts, max_pool
-
     L, H = record.n_layers, record.n_heads
     labels = [str(h) for h in range(H)] + (["mean", "max"] if H > 1 else [])
     gap = 2

@@ -8,7 +8,7 @@ import numpy as np
 import traitlets as t
 
 from ..record import AttentionRecord, EncoderDecoderRecord
-from .base import as_record
+from .inputs import as_record
 from .heatmap import Heatmap
 
 

@@ -8,7 +8,7 @@ import ipywidgets as W
 
 from ..record import AttentionRecord, EncoderDecoderRecord
 from .alignment import AlignmentView
-from .base import link_views
+from .link import link_views
 from .headview import HeadView
 from .heatmap import Heatmap
 from .image import ImageAttention

@@ -8,19 +8,10 @@ import numpy as np
 import traitlets as t
 
 from ..record import AttentionRecord
-from .base import TokenView, as_record, as_torch, check_index, float16_bytes
-
-# Colour-blind-distinguishable head colours (Okabe-Ito, then Tol); the same list is in common.js.
-HEAD_COLORS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#999933", "#882255", "#44AA99", "#332288", "#AA4499", "#117733")
-
-
-def head_color(head: int) -> str:
-    if head < len(HEAD_COLORS):
-        return HEAD_COLORS[head]
-    import colorsys
-
-    r, g, b = colorsys.hls_to_rgb(((head * 137.5) % 360) / 360, 0.45, 0.65)
-    return "#%02x%02x%02x" % (int(r * 255), int(g * 255), int(b * 255))
+from ..drawing import head_color
+from ..transport import as_torch, float16_bytes
+from .inputs import as_record, check_index
+from .tokenview import TokenView
 
 
 def top_k(weights: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

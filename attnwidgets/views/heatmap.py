@@ -7,7 +7,10 @@ from typing import Any, Sequence
 import numpy as np
 import traitlets as t
 
-from .base import MAX_RESOLUTION, PREFETCH_BYTES, TokenView, as_record, bin_starts, float16_bytes
+from ..drawing import MAX_RESOLUTION
+from ..transport import PREFETCH_BYTES, bin_starts, float16_bytes
+from .inputs import as_record
+from .tokenview import TokenView
 
 
 class Heatmap(TokenView):

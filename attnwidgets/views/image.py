@@ -9,7 +9,10 @@ import numpy as np
 import traitlets as t
 
 from ..record import AttentionRecord
-from .base import AGGREGATES, AttentionView, check_index, float16_bytes
+from ..transport import float16_bytes
+from .base import AttentionView
+from .inputs import check_index
+from .tokenview import AGGREGATES
 
 MAX_IMAGE_SIDE = 512  # the picture is sent once as PNG; larger images are shrunk to this
 

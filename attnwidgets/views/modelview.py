@@ -7,7 +7,10 @@ from typing import Any
 import numpy as np
 import traitlets as t
 
-from .base import MAX_RESOLUTION, TokenView, as_record, as_torch, bin_starts, float16_bytes, uint8_bytes
+from ..drawing import MAX_RESOLUTION
+from ..transport import as_torch, bin_starts, float16_bytes, uint8_bytes
+from .inputs import as_record
+from .tokenview import TokenView
 
 
 class ModelView(TokenView):

@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from ..record import token_label
-from .base import bin_starts, max_pool
+from ..transport import bin_starts, max_pool
 
 SIDE = 420  # pixels of the matrix area
 FONT_SIZE = 11
