@@ -22,18 +22,20 @@ def _square_self_attention(record: AttentionRecord, what: str) -> AttentionRecor
     return record
 
 
-def rollout(record: AttentionRecord, head: str = "mean", residual: float = 0.5) -> AttentionRecord:
+def rollout(record: AttentionRecord, aggregate: str = "mean", residual: float = 0.5) -> AttentionRecord:
     """Attention rollout (Abnar and Zuidema, 2020): how much each input token flows into each
     position after every layer, following the attention maps through the residual stream.
 
     Layer l of the result is  R_l = A'_l @ R_{l-1}  with  A'_l = residual * I + (1 - residual) * A_l,
-    where A_l is the layer's heads combined by ``head`` ("mean" or "max", rows renormalised).
-    Returns a record with one head per layer; padding is left out.
+    where A_l is the layer's heads combined into one map by ``aggregate`` ("mean" or "max", as in
+    the views' ``aggregate``; rows renormalised). Returns a record with one head per layer;
+    padding is left out.
     """
     record = _square_self_attention(record, "rollout")
     record.require_all_layers("rollout")
-    if head not in ("mean", "max"):
-        raise ValueError(f"head must be 'mean' or 'max', got {head!r}.")
+    if aggregate not in ("mean", "max"):
+        hint = " (a head index is not what rollout takes: it combines every head of a layer; pick the heads first with record.select(heads=[...]))" if isinstance(aggregate, (int, np.integer)) else ""
+        raise ValueError(f"aggregate must be 'mean' or 'max' (how a layer's heads become one map), got {aggregate!r}{hint}.")
     if not 0.0 <= residual < 1.0:
         raise ValueError(f"residual must be in [0, 1), got {residual}.")
     n = record.n_queries
@@ -42,7 +44,7 @@ def rollout(record: AttentionRecord, head: str = "mean", residual: float = 0.5) 
     out = np.empty((record.n_layers, 1, n, n), dtype=np.float32)
     for layer in range(record.n_layers):
         heads = record.weights[layer].astype(np.float64)
-        a = heads.mean(axis=0) if head == "mean" else heads.max(axis=0)
+        a = heads.mean(axis=0) if aggregate == "mean" else heads.max(axis=0)
         a = a / a.sum(axis=-1, keepdims=True)
         a = residual * eye + (1.0 - residual) * a
         flow = a @ flow
@@ -53,7 +55,7 @@ def rollout(record: AttentionRecord, head: str = "mean", residual: float = 0.5) 
         kv_heads=None,
         key_tokens=record.key_tokens,
         layer_names=tuple(f"rollout to {name}" for name in record.layer_names),
-        meta={**record.meta, "analysis": "rollout", "head": head, "residual": residual},
+        meta={**record.meta, "analysis": "rollout", "aggregate": aggregate, "residual": residual},
     )
 
 

@@ -9,6 +9,8 @@ family quirks (sdpa, grouped-query heads, encoder-decoder outputs) live here and
 from __future__ import annotations
 
 import contextvars
+import difflib
+import inspect
 import re
 import sys
 import warnings
@@ -843,6 +845,91 @@ def _lean_transient(n_heads: int, n_k: int, batch: int) -> float:
     return 3 * block  # scores, softmax and the block's mask
 
 
+# ---- keywords that do not apply to the model at hand ------------------------------------------
+
+_CAPTURE_KEYWORDS = ("tokenizer", "inputs", "index", "target", "generate", "truncate", "layers", "heads", "queries", "dtype", "memory_limit", "lean")
+_HOOK_KEYWORDS = ("modules", "query_tokens", "key_tokens", "kind", "weights_from")  # capture_modules' own
+
+
+def _refuse_for_hooks(model: torch.nn.Module, tokenizer: Any, target: Any, generate: Any, truncate: Any, memory_limit: Any, lean: Any) -> None:
+    """A plain torch module goes to capture_modules(), which has no use for these: say so
+    instead of dropping them."""
+    name = type(model).__name__
+    problems = []
+    if tokenizer is not None:
+        problems.append(f"tokenizer= is not used: {name} is called with inputs exactly as given. Tokenize first and pass the ids, e.g. "
+                        "ids = tokenizer(text, return_tensors='pt')['input_ids']; capture(model, None, ids, query_tokens=tokenizer.convert_ids_to_tokens(ids[0])).")
+    if target is not None:
+        problems.append("target= feeds the decoder of a Hugging Face encoder-decoder; a plain module takes all its inputs in inputs= (a tuple of arguments or a dict of keyword arguments).")
+    if generate is not None:
+        problems.append("generate= needs a Hugging Face model's .generate(); for a plain module, run your own decoding loop and capture each step.")
+    if truncate is not None:
+        problems.append("truncate= cuts text the tokenizer makes; a plain module's inputs are not tokenized here: shorten them yourself.")
+    if memory_limit is not None:
+        problems.append("memory_limit= plans a Hugging Face model's capture from its config; for a plain module keep less instead with layers=, heads=, queries= or dtype='float16'.")
+    if lean is not None:
+        problems.append("lean= is a way of running a Hugging Face model's attention; a plain module runs its own forward.")
+    if problems:
+        raise TypeError(f"{name} is a plain torch module (no Hugging Face config), so capture() records it by hooks, as capture_modules() does. " + " ".join(problems))
+
+
+def _model_keywords(model: torch.nn.Module) -> tuple[set[str], bool]:
+    """The keyword arguments the model's forward reads (its own, its inner models', and the
+    TransformersKwargs every attention layer is handed), and whether it takes **kwargs at all."""
+    def params(fn: Any) -> list[inspect.Parameter]:
+        try:
+            return list(inspect.signature(fn).parameters.values())
+        except (TypeError, ValueError):
+            return []
+
+    own = params(model.forward)
+    open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in own)  # unreadable signature: refuse nothing
+    names = {p.name for p in own if p.kind is not inspect.Parameter.VAR_KEYWORD}
+    for module in model.modules():  # a task head hands **kwargs to its base model, an encoder-decoder to its parts
+        if module is not model and type(module).__name__.endswith(("Model", "Encoder", "Decoder", "Transformer")):
+            inner = {p.name for p in params(module.forward) if p.kind is not inspect.Parameter.VAR_KEYWORD}
+            names |= inner | {f"decoder_{n}" for n in inner}
+    try:
+        from transformers.utils import TransformersKwargs
+
+        names |= set(getattr(TransformersKwargs, "__annotations__", {}))
+    except ImportError:
+        pass
+    return names, open_ended
+
+
+def _refuse_for_model(model: torch.nn.Module, encoder_decoder: bool, target: Any, generate: Any, lean: Any, forward_kwargs: dict) -> None:
+    """Keywords of capture() that do not apply to this Hugging Face model, and keywords meant for
+    capture() that would reach the model's forward, which takes **kwargs and ignores them."""
+    name = type(model).__name__
+    if target is not None and not encoder_decoder:
+        raise TypeError(
+            f"target= is the decoder's text of an encoder-decoder (T5, BART, Marian, Whisper); {name} has one stack of layers, so there is no decoder to feed. "
+            "For a decoder-only model such as GPT-2 or SmolLM2 put the prompt and its continuation together in inputs (or let it write with generate=N); "
+            "an encoder such as BERT reads inputs alone."
+        )
+    if lean and encoder_decoder:
+        raise ValueError(f"lean=True computes one stack of layers in blocks; {name} is an encoder-decoder, which it does not cover: capture with lean=False (or leave lean out), and dtype='float16' to halve the record.")
+    if lean and generate is not None:
+        raise ValueError("lean=True covers one forward pass over a long input; generate= runs one pass per new token, which it does not cover: "
+                         "leave lean out, and keep less with queries='last', layers=[...] or dtype='float16' if memory is short.")
+    if not forward_kwargs or generate is not None:  # generate() checks its own keywords
+        return
+    accepted, open_ended = _model_keywords(model)
+    for key in forward_kwargs:
+        if key in accepted:
+            continue
+        if key in _HOOK_KEYWORDS:
+            raise TypeError(f"{key}= belongs to capture_modules() (plain torch modules captured by hooks); for {name}, capture() reads the tokens, layers and kind from the model and its tokenizer itself.")
+        if key == "tokens":
+            raise TypeError(f"capture() takes no tokens=: {name}'s tokens come from the tokenizer and the inputs. (Labels for a plain torch module are query_tokens=.)")
+        if not open_ended:
+            continue  # the model's own forward raises for a keyword it does not take
+        close = difflib.get_close_matches(key, list(_CAPTURE_KEYWORDS) + sorted(accepted), n=1)
+        hint = f" Did you mean {close[0]}=?" if close else ""
+        raise TypeError(f"capture() got {key}=, which is none of its own keywords, so it would go on to {name}.forward, which has no such parameter and would ignore it.{hint}")
+
+
 # ---- the public entry point -----------------------------------------------------------------
 
 
@@ -854,7 +941,7 @@ def capture(
     index: int = 0,
     target: Any = None,
     generate: int | None = None,
-    truncate: bool = True,
+    truncate: bool | None = None,
     layers: Any = None,
     heads: Any = None,
     queries: Any = None,
@@ -874,7 +961,8 @@ def capture(
     target:    for encoder-decoders, the decoder's text or ids (teacher forcing).
     generate:  generate this many new tokens greedily and record the attention of each step
                (decoders and encoder-decoders).
-    truncate:  cut text longer than the model's limit (with a warning); False raises instead.
+    truncate:  cut text longer than the model's limit (with a warning; the default); False
+               raises instead.
 
     What to keep, when memory matters (each an int, a list of ints or a slice; negative numbers
     count from the end). The record says what it holds (layer_ids, head_ids, query_positions):
@@ -896,6 +984,12 @@ def capture(
                memory_limit, lean when only lean fits (the record's meta says "engine": "lean").
                Decoders and encoders whose attention uses transformers' attention interface.
 
+    Any other keyword goes on to the model's forward (e.g. interpolate_pos_encoding=True); one
+    the model would ignore is refused, as is a keyword above that does not apply to the model
+    at hand (target= on a model with no decoder, a tokenizer for a plain torch module, ...).
+    A plain torch module is captured by capture_modules(): index=, layers=, heads=, queries=,
+    dtype= and its query_tokens=/key_tokens=/kind=/modules=/weights_from= apply to it.
+
     Weights are copied out layer by layer as the model's attention modules return them, so
     the model never holds every layer at once: peak memory is about the model, the record and
     one layer's attention. Returns an AttentionRecord (weights [layers, heads, queries, keys]
@@ -907,11 +1001,17 @@ def capture(
         raise ValueError("inputs is missing: capture(model, tokenizer, 'some text') or capture(model, None, {'input_ids': ...}).")
     if memory_limit is not None and (isinstance(memory_limit, bool) or not isinstance(memory_limit, (int, float)) or memory_limit <= 0):
         raise ValueError(f"memory_limit must be a positive number of bytes (e.g. 1.5e9), got {memory_limit!r}.")
+    if lean is not None and not isinstance(lean, bool):
+        raise TypeError(f"lean must be True, False or None (choose by memory), got {lean!r}.")
     keep = _Keep(layers, heads, queries, _record_dtype(dtype), memory_limit)
     if not hasattr(model, "config") or not hasattr(model, "set_attn_implementation"):
-        return capture_modules(model, inputs, layers=layers, heads=heads, queries=queries, dtype=dtype, **forward_kwargs)
+        _refuse_for_hooks(model, tokenizer, target, generate, truncate, memory_limit, lean)
+        return capture_modules(model, inputs, index=index, layers=layers, heads=heads, queries=queries, dtype=dtype, **forward_kwargs)
     if generate is not None and (not isinstance(generate, int) or isinstance(generate, bool) or generate < 1):
         raise ValueError(f"generate must be a positive number of new tokens, got {generate!r}.")
+    encoder_decoder = bool(getattr(model.config, "is_encoder_decoder", False))
+    _refuse_for_model(model, encoder_decoder, target, generate, lean, forward_kwargs)
+    truncate = True if truncate is None else truncate
 
     ensure_eager(model)
     batch = _encode(model, tokenizer, inputs, truncate)
@@ -924,7 +1024,7 @@ def capture(
     device = _device(model)
     batch = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
 
-    if getattr(model.config, "is_encoder_decoder", False):
+    if encoder_decoder:
         if keep.selects:
             raise ValueError("layers=, heads= and queries= choose from one stack of layers; an encoder-decoder has three (encoder, decoder, cross): "
                              "capture it whole (dtype='float16' halves it) and use .encoder.select(...), .decoder.select(...) or .cross.select(...).")
@@ -1302,7 +1402,7 @@ def capture_modules(
     inputs: Any,
     *,
     modules: Iterable[str | torch.nn.Module] | None = None,
-    tokens: Sequence[str] | None = None,
+    query_tokens: Sequence[str] | None = None,
     key_tokens: Sequence[str] | None = None,
     kind: str | None = None,
     weights_from: Callable[[Any], torch.Tensor | None] = _weights_from_output,
@@ -1321,7 +1421,9 @@ def capture_modules(
                   keyword arguments.
     weights_from: how to read the weights from a module's output; the default takes the second
                   element of a (output, weights) tuple.
-    tokens / key_tokens: labels for the query and key positions (default: positions).
+    query_tokens / key_tokens: labels for the query positions (the rows) and the key positions
+                  (the columns); default: position numbers. For self-attention, query_tokens
+                  alone labels both. Same names as AttentionRecord and the views.
     kind:         "self", "causal" or "cross"; default: causal if no weight is on future keys,
                   cross if queries and keys differ in length, else self.
     layers / heads / queries / dtype: what to keep, as in capture(); layers pick among the
@@ -1329,6 +1431,9 @@ def capture_modules(
     """
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+    if "tokens" in forward_kwargs:
+        raise TypeError("capture_modules labels positions with query_tokens= (and key_tokens= when the keys differ), "
+                        "the names AttentionRecord and the views use; tokens= would be passed on to the model.")
     named = dict(model.named_modules())
     if modules is None:
         chosen = [(n, m) for n, m in named.items() if isinstance(m, torch.nn.MultiheadAttention)]
@@ -1416,12 +1521,12 @@ def capture_modules(
     positions = None if rows is None else np.asarray(rows)
     if kind is None:
         kind = "cross" if full_q != n_k and key_tokens is not None else ("causal" if _is_causal(weights, positions=positions) else "self")
-    q_tokens = list(tokens) if tokens is not None else [str(i) for i in range(full_q)]
-    k_tokens = list(key_tokens) if key_tokens is not None else (None if full_q == n_k and tokens is not None else [str(j) for j in range(n_k)])
+    q_tokens = list(query_tokens) if query_tokens is not None else [str(i) for i in range(full_q)]
+    k_tokens = list(key_tokens) if key_tokens is not None else (None if full_q == n_k and query_tokens is not None else [str(j) for j in range(n_k)])
     fields: dict[str, Any] = {}
     if rows is not None:
         if len(q_tokens) != full_q:
-            raise ValueError(f"tokens has {len(q_tokens)} labels but the weights have {full_q} queries.")
+            raise ValueError(f"query_tokens has {len(q_tokens)} labels but the weights have {full_q} queries.")
         k_tokens = q_tokens if k_tokens is None else k_tokens
         q_tokens = [q_tokens[r] for r in rows]
         fields["query_positions"] = tuple(rows)

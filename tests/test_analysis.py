@@ -24,7 +24,7 @@ def test_rollout_of_identity_attention_is_identity_and_causal_stays_causal():
     eye = np.broadcast_to(np.eye(4, dtype=np.float32), (2, 3, 4, 4))
     np.testing.assert_allclose(rollout(AttentionRecord(eye, TOKENS)).weights[-1, 0], np.eye(4), atol=1e-7)
     causal = AttentionRecord(softmaxed((2, 2, 4, 4), causal=True), TOKENS, kind="causal")
-    out = rollout(causal, head="max")
+    out = rollout(causal, aggregate="max")
     assert out.kind == "causal" and np.triu(out.weights[-1, 0], 1).max() == 0
 
 

@@ -204,7 +204,7 @@ def test_multihead_attention_by_hooks_equals_its_own_weights():
     layer = torch.nn.TransformerEncoderLayer(d_model=16, nhead=4, dim_feedforward=32, batch_first=True)
     model = torch.nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False).eval()
     x = torch.randn(1, 5, 16)
-    record = capture(model, None, x, tokens=list("abcde"))
+    record = capture(model, None, x, query_tokens=list("abcde"))
     assert record.shape == (2, 4, 5, 5) and record.layer_names == ("layers.0.self_attn", "layers.1.self_attn")
     # recompute layer 0's weights directly from its own module, on the same input
     with torch.no_grad():

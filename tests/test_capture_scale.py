@@ -148,8 +148,8 @@ def test_plain_torch_modules_keep_chosen_layers_heads_and_rows():
     layer = torch.nn.TransformerEncoderLayer(d_model=16, nhead=4, dim_feedforward=32, batch_first=True)
     model = torch.nn.TransformerEncoder(layer, num_layers=3, enable_nested_tensor=False).eval()
     x = torch.randn(1, 5, 16)
-    full = capture(model, None, x, tokens=list("abcde"))
-    part = capture(model, None, x, tokens=list("abcde"), layers=[2], heads=[1, 3], queries="last", dtype="float16")
+    full = capture(model, None, x, query_tokens=list("abcde"))
+    part = capture(model, None, x, query_tokens=list("abcde"), layers=[2], heads=[1, 3], queries="last", dtype="float16")
     assert part.shape == (1, 2, 1, 5) and part.weights.dtype == np.float16
     np.testing.assert_array_equal(part.weights, full.weights[2:, [1, 3], -1:].astype(np.float16))
     assert part.layer_names == ("layers.2.self_attn",) and part.layer_ids == (2,) and part.model_layers == 3

@@ -297,7 +297,7 @@ def mask_records(model: Any, tokenizer: Any, text: str, pad: int = 3) -> dict[st
     records = {}
     for name in MASKS:
         kwargs = {"padding": real if "padding" in name else None, "causal": "causal" in name}
-        rec = capture_modules(layer, (x,), modules=[layer], tokens=tokens, kind="causal" if kwargs["causal"] else "self", **kwargs)
+        rec = capture_modules(layer, (x,), modules=[layer], query_tokens=tokens, kind="causal" if kwargs["causal"] else "self", **kwargs)
         records[name] = rec
     return records
 
