@@ -11,13 +11,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .drawing import MAX_RESOLUTION, head_color
-from .record import AttentionRecord, token_label
+from .drawing import (AGGREGATE_COLOR, COLORMAP, HEAD_VIEW_MAX_TOKENS, HEAD_VIEW_THRESHOLD, HEATMAP_THRESHOLD, IMAGE_OPACITY, MAX_LABELS,
+                      MAX_RESOLUTION, SEVERAL_HEADS_OPACITY, THUMBNAIL, head_color)
+from .record import AGGREGATES, AttentionRecord, token_label
 from .transport import bin_starts, max_pool
-
-# Enough cells to show structure on paper; longer axes are max-pooled so peaks survive.
-FIGURE_RESOLUTION = MAX_RESOLUTION
-MAX_LABELS = 32
 
 
 def _figure(width: float, height: float) -> Any:
@@ -26,7 +23,7 @@ def _figure(width: float, height: float) -> Any:
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def _pooled(matrix: np.ndarray, limit: int = FIGURE_RESOLUTION) -> tuple[np.ndarray, float, float]:
+def _pooled(matrix: np.ndarray, limit: int = MAX_RESOLUTION) -> tuple[np.ndarray, float, float]:
     rows, cols = matrix.shape
     pooled = max_pool(matrix, bin_starts(0, rows, limit), bin_starts(0, cols, limit))
     return pooled, rows / pooled.shape[0], cols / pooled.shape[1]
@@ -36,8 +33,8 @@ def _ticks(n: int, limit: int = MAX_LABELS) -> np.ndarray:
     return np.arange(0, n, max(1, int(np.ceil(n / limit))))
 
 
-def heatmap(matrix: Any, query_tokens: Sequence[str] | None = None, key_tokens: Sequence[str] | None = None, *, colormap: str = "viridis",
-            vmax: float | None = None, threshold: float = 0.0, title: str = "", pinned: int | None = None, reveal: int | None = None, ax: Any = None,
+def heatmap(matrix: Any, query_tokens: Sequence[str] | None = None, key_tokens: Sequence[str] | None = None, *, colormap: str = COLORMAP,
+            vmax: float | None = None, threshold: float = HEATMAP_THRESHOLD, title: str = "", pinned: int | None = None, reveal: int | None = None, ax: Any = None,
             xlabel: str = "key", ylabel: str = "query") -> Any:
     """One [queries, keys] matrix with token labels and a colour bar."""
     matrix = np.asarray(matrix, dtype=np.float32)
@@ -74,8 +71,8 @@ def heatmap(matrix: Any, query_tokens: Sequence[str] | None = None, key_tokens: 
     return fig if fig is not None else ax.figure
 
 
-def head_view(record: AttentionRecord, layer: int = 0, heads: Sequence[int] | None = None, *, token: int | None = None, threshold: float = 0.02,
-              max_tokens: int = 80, title: str = "", matrices: dict | None = None) -> Any:
+def head_view(record: AttentionRecord, layer: int = 0, heads: Sequence[int] | None = None, *, token: int | None = None, threshold: float = HEAD_VIEW_THRESHOLD,
+              max_tokens: int = HEAD_VIEW_MAX_TOKENS, title: str = "", matrices: dict | None = None) -> Any:
     """The two-column token picture: queries left, keys right, a line per weight, one colour per head.
 
     ``matrices`` maps a label to an extra [queries, keys] matrix drawn in dark grey instead of the
@@ -95,7 +92,8 @@ def head_view(record: AttentionRecord, layer: int = 0, heads: Sequence[int] | No
         ax.text(1, y(j, nk), token_label(record.key_tokens[j]), ha="left", va="center", fontsize=7)
     token = -1 if token is None else token
     queries = [token] if 0 <= token < nq else range(nq)
-    drawn = [(h, record.matrix(layer, h), head_color(h)) for h in heads] if not matrices else [(name, m, "#333333") for name, m in matrices.items()]
+    drawn = [(h, record.matrix(layer, h), head_color(h)) for h in heads] if not matrices else [(name, m, AGGREGATE_COLOR) for name, m in matrices.items()]
+    fade = 1.0 if len(drawn) == 1 else SEVERAL_HEADS_OPACITY  # as the live view
     for h, w, color in drawn:
         w = w[:nq, :nk]
         segments, colors = [], []
@@ -103,7 +101,7 @@ def head_view(record: AttentionRecord, layer: int = 0, heads: Sequence[int] | No
         for i in queries:
             for j in np.flatnonzero(w[i] >= threshold):
                 segments.append([(0.02, y(i, nq)), (0.98, y(j, nk))])
-                colors.append((*rgba[:3], min(1.0, float(w[i, j]) * (0.9 if len(heads) == 1 else 0.7))))
+                colors.append((*rgba[:3], min(1.0, float(w[i, j]) * fade)))
         ax.add_collection(LineCollection(segments, colors=colors, linewidths=1.5))
     ax.set_xlim(-0.35, 1.35)
     ax.set_ylim(0, 1)
@@ -114,20 +112,20 @@ def head_view(record: AttentionRecord, layer: int = 0, heads: Sequence[int] | No
     return fig
 
 
-def model_view(record: AttentionRecord, *, colormap: str = "viridis", thumbnail: int = 48, selected: tuple[int, int] | None = None, title: str = "") -> Any:
+def model_view(record: AttentionRecord, *, colormap: str = COLORMAP, thumbnail: int = THUMBNAIL, selected: tuple[int, int] | None = None, title: str = "") -> Any:
     """Every layer x head as a grid of small pictures in one image, then the mean and max of heads.
 
     ``selected`` is (layer, column): a head index, or n_heads / n_heads + 1 for the mean / max.
     """
     L, H = record.n_layers, record.n_heads
-    labels = [str(h) for h in range(H)] + (["mean", "max"] if H > 1 else [])
+    labels = [str(h) for h in range(H)] + (list(AGGREGATES) if H > 1 else [])
     gap = 2
     step = thumbnail + gap
     shift = lambda c: c * step + (gap * 3 if c >= H else 0)  # noqa: E731  (a small gap before the aggregates)
     mosaic = np.full((L * step, shift(len(labels) - 1) + step), np.nan, dtype=np.float32)
     for layer in range(L):
         for column, label in enumerate(labels):
-            m = record.matrix(layer, label if label in ("mean", "max") else column)
+            m = record.matrix(layer, label if label in AGGREGATES else column)
             m = max_pool(m, bin_starts(0, m.shape[0], thumbnail), bin_starts(0, m.shape[1], thumbnail))
             m = m / (m.max() or 1.0)
             # nearest-neighbour stretch of small matrices to the thumbnail size
@@ -153,13 +151,13 @@ def model_view(record: AttentionRecord, *, colormap: str = "viridis", thumbnail:
     return fig
 
 
-def alignment(matrix: Any, source_tokens: Sequence[str], target_tokens: Sequence[str], *, step: int | None = None, colormap: str = "viridis", title: str = "") -> Any:
+def alignment(matrix: Any, source_tokens: Sequence[str], target_tokens: Sequence[str], *, step: int | None = None, colormap: str = COLORMAP, title: str = "") -> Any:
     """Target (rows) over source (columns) attention, rows after `step` hidden as not decoded yet."""
     return heatmap(matrix, target_tokens, source_tokens, colormap=colormap, title=title or "alignment", reveal=step,
                    xlabel="source", ylabel="target")
 
 
-def image_attention(image: Any, attention_map: Any | None, *, opacity: float = 0.5, colormap: str = "viridis", title: str = "",
+def image_attention(image: Any, attention_map: Any | None, *, opacity: float = IMAGE_OPACITY, colormap: str = COLORMAP, title: str = "",
                     channels: Any | None = None) -> Any:
     """An image with an attention map stretched over it, and/or a bar chart of channel weights."""
     panels = (image is not None) + (channels is not None)

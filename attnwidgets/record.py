@@ -18,6 +18,8 @@ import numpy as np
 KINDS = ("self", "causal", "cross", "spatial", "channel")
 # self/causal/cross rows are softmax outputs; spatial/channel maps are sigmoid gates in [0, 1].
 DISTRIBUTION_KINDS = ("self", "causal", "cross")
+# How a layer's heads combine into one map (matrix(layer, "mean"), aggregate("max")); the views'
+# `aggregate` trait takes these or "" for a single head (views/tokenview.py AGGREGATE_CHOICES).
 AGGREGATES = ("mean", "max")
 ROW_SUM_TOLERANCE = 1e-3
 # half-precision softmax rows are off by up to about n * eps / 2; keep their source dtype in meta

@@ -17,6 +17,7 @@ from typing import Any
 import anywidget
 import traitlets as t
 
+from ..drawing import COLORMAP
 from ..transport import colormap_bytes
 
 # Moved to attnwidgets.drawing / attnwidgets.transport; still importable from here because
@@ -43,7 +44,7 @@ class AttentionView(anywidget.AnyWidget):
     png_fallback: bool = True
 
     error = t.Unicode("", help="why the last value was refused or the view could not draw; shown in the widget").tag(sync=True)
-    colormap = t.Unicode("viridis", help="matplotlib colour map name; viridis (default) and cividis stay ordered for colour-blind readers and in greyscale").tag(sync=True)
+    colormap = t.Unicode(COLORMAP, help="matplotlib colour map name; viridis (default) and cividis stay ordered for colour-blind readers and in greyscale").tag(sync=True)
     colors = t.Bytes(b"", help="256 RGB triples of `colormap`, sent to the browser (read-only)").tag(sync=True)
     title = t.Unicode("", help="a caption above the view").tag(sync=True)
 

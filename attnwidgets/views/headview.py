@@ -8,7 +8,7 @@ import numpy as np
 import traitlets as t
 
 from ..record import AttentionRecord
-from ..drawing import head_color
+from ..drawing import AGGREGATE_COLOR, HEAD_VIEW_THRESHOLD, head_color
 from ..transport import as_torch, float16_bytes
 from .inputs import as_record, check_index
 from .tokenview import TokenView
@@ -40,7 +40,7 @@ class HeadView(TokenView):
     _js_file = "headview.js"
 
     heads = t.List(t.Int(), help="heads drawn (toggle them in the view); default all").tag(sync=True)
-    threshold = t.Float(0.01, help="weights below this draw no line").tag(sync=True)
+    threshold = t.Float(HEAD_VIEW_THRESHOLD, help="weights below this draw no line").tag(sync=True)
     top_k = t.Int(8, help="lines per query and head sent to the browser (the largest weights)").tag(sync=True)
 
     data = t.Bytes(b"", help="float16 top-k values then uint16 key indices, [entries, queries, k] each (read-only)").tag(sync=True)
@@ -115,7 +115,7 @@ class HeadView(TokenView):
         """(entries drawn, their colours): the chosen heads, or the aggregate / rollout in dark grey."""
         key = self.shown_key()
         if key in ("mean", "max", "rollout"):
-            return [key], ["#333333"]
+            return [key], [AGGREGATE_COLOR]
         return [str(h) for h in self.heads], [head_color(h) for h in self.heads]
 
     def fallback_png(self) -> bytes:
@@ -129,11 +129,11 @@ class HeadView(TokenView):
         drawn, colors = self._drawn()
         rows = [info["keys"].index(k) for k in drawn]
         return lines_png(values, index, rec.query_tokens, rec.key_tokens, rows, {r: c for r, c in zip(rows, colors)},
-                         threshold=max(self.threshold, 0.02), token=self.pinned, title=self.title or self.shown_name().split(",")[0])
+                         threshold=self.threshold, token=self.pinned, title=self.title or self.shown_name().split(",")[0])
 
     def to_figure(self) -> Any:
         from .. import plot
 
         key = self.shown_key()
         matrices = {key: self.full_matrix(self.layer, key)} if key in ("mean", "max", "rollout") else None
-        return plot.head_view(self._record, self.layer, self.heads, token=self.pinned, threshold=max(self.threshold, 0.02), title=self.title, matrices=matrices)
+        return plot.head_view(self._record, self.layer, self.heads, token=self.pinned, threshold=self.threshold, title=self.title, matrices=matrices)

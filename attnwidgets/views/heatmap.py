@@ -7,7 +7,7 @@ from typing import Any, Sequence
 import numpy as np
 import traitlets as t
 
-from ..drawing import MAX_RESOLUTION
+from ..drawing import HEATMAP_SIZE, HEATMAP_THRESHOLD, MAX_RESOLUTION
 from ..transport import PREFETCH_BYTES, bin_starts, float16_bytes
 from .inputs import as_record
 from .tokenview import TokenView
@@ -30,12 +30,12 @@ class Heatmap(TokenView):
     _js_file = "heatmap.js"
 
     head = t.Int(0, help="head index (ignored while `aggregate` or `rollout` is set)").tag(sync=True)
-    threshold = t.Float(0.0, help="values below this draw as the lowest colour").tag(sync=True)
+    threshold = t.Float(HEATMAP_THRESHOLD, help="values below this draw as the lowest colour").tag(sync=True)
     vmax = t.Float(0.0, help="value at the top of the colour scale; 0 = the shown matrix's maximum").tag(sync=True)
     window = t.List(t.Int(), [], help="[q0, q1, k0, k1] token window sent in detail when the matrix is pooled; [] = all").tag(sync=True)
     max_resolution = t.Int(MAX_RESOLUTION, help="max rows/columns sent; longer axes are max-pooled in the kernel").tag(sync=True)
     prefetch_bytes = t.Int(PREFETCH_BYTES, help="bytes of the shown matrix plus other heads of the layer sent for instant switching").tag(sync=True)
-    size = t.Int(440, help="plot width in CSS pixels").tag(sync=True)
+    size = t.Int(HEATMAP_SIZE, help="plot width in CSS pixels").tag(sync=True)
 
     data = t.Bytes(b"", help="float16 shown matrix, described by data_info (read-only)").tag(sync=True)
     data_info = t.Dict(help="layer, keys, rows, cols, region, bin starts and maxima of `data` (read-only)").tag(sync=True)

@@ -9,10 +9,11 @@ import numpy as np
 import traitlets as t
 
 from ..record import AttentionRecord
+from ..drawing import IMAGE_OPACITY
 from ..transport import float16_bytes
 from .base import AttentionView
 from .inputs import check_index
-from .tokenview import AGGREGATES
+from .tokenview import AGGREGATE_CHOICES, SINGLE_HEAD
 
 MAX_IMAGE_SIDE = 512  # the picture is sent once as PNG; larger images are shrunk to this
 
@@ -82,9 +83,9 @@ class ImageAttention(AttentionView):
 
     layer = t.Int(0, help="layer (or attention module) index").tag(sync=True)
     head = t.Int(0, help="head index for multi-head (ViT) attention; ignored while `aggregate` is set").tag(sync=True)
-    aggregate = t.Unicode("", help="'' shows `head`; 'mean' or 'max' over heads").tag(sync=True)
+    aggregate = t.Unicode(SINGLE_HEAD, help="'' shows `head`; 'mean' or 'max' over heads").tag(sync=True)
     query = t.Int(0, help="query position whose attention is mapped (ViT: 0 is usually [CLS])").tag(sync=True)
-    opacity = t.Float(0.5, help="opacity of the map over the image, 0..1").tag(sync=True)
+    opacity = t.Float(IMAGE_OPACITY, help="opacity of the map over the image, 0..1").tag(sync=True)
     n_layers = t.Int(1, help="layers (read-only)").tag(sync=True)
     n_heads = t.Int(1, help="heads per layer (read-only)").tag(sync=True)
     layer_names = t.List(t.Unicode(), help="one name per layer (read-only)").tag(sync=True)
@@ -138,7 +139,7 @@ class ImageAttention(AttentionView):
 
     @t.validate("aggregate")
     def _valid_aggregate(self, proposal: Any) -> str:
-        if proposal["value"] not in AGGREGATES:
+        if proposal["value"] not in AGGREGATE_CHOICES:
             self._refuse(f"aggregate must be '', 'mean' or 'max'; got {proposal['value']!r}.")
         return proposal["value"]
 

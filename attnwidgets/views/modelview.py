@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import traitlets as t
 
-from ..drawing import MAX_RESOLUTION
+from ..drawing import MAX_RESOLUTION, THUMBNAIL
 from ..transport import as_torch, bin_starts, float16_bytes, uint8_bytes
 from .inputs import as_record
 from .tokenview import TokenView
@@ -26,7 +26,7 @@ class ModelView(TokenView):
 
     head = t.Int(0, help="head of the opened cell (ignored while `aggregate` or `rollout` is set)").tag(sync=True)
     opened = t.Bool(False, help="whether the detail heatmap of layer/head is shown (click a thumbnail)").tag(sync=True)
-    thumbnail = t.Int(48, help="thumbnail side in cells (longer inputs are max-pooled to it)").tag(sync=True)
+    thumbnail = t.Int(THUMBNAIL, help="thumbnail side in cells (longer inputs are max-pooled to it)").tag(sync=True)
     max_resolution = t.Int(MAX_RESOLUTION, help="max rows/columns of the detail matrix; longer axes are max-pooled").tag(sync=True)
 
     thumbs = t.Bytes(b"", help="uint8 [layers, columns, rows, cols] thumbnails: every head, then mean and max (read-only)").tag(sync=True)

@@ -12,10 +12,11 @@ from typing import Sequence
 
 import numpy as np
 
+from ..drawing import HEAD_VIEW_MAX_TOKENS, HEAD_VIEW_THRESHOLD, HEATMAP_SIZE, HEATMAP_THRESHOLD, IMAGE_OPACITY, IMAGE_SIDE, LABEL_SPACING, SEVERAL_HEADS_OPACITY
 from ..record import token_label
 from ..transport import bin_starts, max_pool
 
-SIDE = 420  # pixels of the matrix area
+SIDE = HEATMAP_SIZE  # pixels of the matrix area, as the live Heatmap
 FONT_SIZE = 11
 
 
@@ -39,7 +40,7 @@ def colorize(values: np.ndarray, colors: bytes, vmax: float) -> np.ndarray:
 
 
 def matrix_png(matrix: np.ndarray, query_tokens: Sequence[str], key_tokens: Sequence[str], colors: bytes, *, vmax: float | None = None,
-               threshold: float = 0.0, title: str = "", pinned: int | None = None, reveal: int | None = None) -> bytes:
+               threshold: float = HEATMAP_THRESHOLD, title: str = "", pinned: int | None = None, reveal: int | None = None) -> bytes:
     """A labelled heatmap: token labels (thinned to stay readable), colour bar, pinned row, hidden rows."""
     pinned = -1 if pinned is None else pinned
     from PIL import Image, ImageDraw
@@ -57,7 +58,7 @@ def matrix_png(matrix: np.ndarray, query_tokens: Sequence[str], key_tokens: Sequ
     plot = Image.fromarray(rgb).resize((width, height), Image.NEAREST)
     font = _font()
     row_px, col_px = height / nq, width / nk
-    step_r, step_c = max(1, int(np.ceil(13 / row_px))), max(1, int(np.ceil(13 / col_px)))  # labels that stay readable
+    step_r, step_c = max(1, int(np.ceil(LABEL_SPACING / row_px))), max(1, int(np.ceil(LABEL_SPACING / col_px)))  # labels that stay readable
     measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     label_w = lambda tokens, step: int(max([measure.textlength(token_label(t), font=font) for t in tokens[::step]] + [20])) + 8  # noqa: E731
     left, top = label_w(list(query_tokens), step_r), label_w(list(key_tokens), step_c)
@@ -114,7 +115,8 @@ def mosaic_png(thumbs: np.ndarray, colors: bytes, *, selected: tuple[int, int] |
 
 
 def lines_png(values: np.ndarray, index: np.ndarray, query_tokens: Sequence[str], key_tokens: Sequence[str], heads: Sequence[int],
-              head_colors: Sequence[str], *, threshold: float = 0.01, token: int | None = None, title: str = "", max_tokens: int = 64) -> bytes:
+              head_colors: Sequence[str], *, threshold: float = HEAD_VIEW_THRESHOLD, token: int | None = None, title: str = "",
+              max_tokens: int = HEAD_VIEW_MAX_TOKENS) -> bytes:
     """The two-column head view from top-k values/indices [heads, queries, k]; lines fade to white with weight."""
     from PIL import Image, ImageColor, ImageDraw
 
@@ -132,16 +134,17 @@ def lines_png(values: np.ndarray, index: np.ndarray, query_tokens: Sequence[str]
         draw.text((4, 2), title, fill="#444", font=font)
     y = lambda i: head + 14 + (i + 0.5) * row  # noqa: E731
     segments = []
+    fade = 1.0 if len(heads) == 1 else SEVERAL_HEADS_OPACITY  # as the live view
     for h in heads:
         rgb = np.array(ImageColor.getrgb(head_colors[h]), dtype=np.float32)
         for q in ([token] if 0 <= token < nq else range(nq)):
             for w, k in zip(values[h, q], index[h, q]):
                 if w >= threshold and k < nk:
-                    segments.append((float(w), q, int(k), rgb))
+                    segments.append((float(w) * fade, q, int(k), rgb))
     for w, q, k, rgb in sorted(segments, key=lambda s: s[0]):  # strongest drawn last, on top
         shade = tuple(int(c) for c in 255 - (255 - rgb) * min(1.0, w))
         draw.line([(label + 4, y(q)), (width - label - 4, y(k))], fill=shade, width=2)
-    step = 1 if row >= 13 else 2
+    step = max(1, int(np.ceil(LABEL_SPACING / row)))
     for i in range(0, nq, step):
         draw.text((label - 6, y(i)), token_label(query_tokens[i]), fill="#c00" if i == token else "#222", font=font, anchor="rm")
     for j in range(0, nk, step):
@@ -149,7 +152,7 @@ def lines_png(values: np.ndarray, index: np.ndarray, query_tokens: Sequence[str]
     return _png(img)
 
 
-def overlay_png(image: np.ndarray | None, attention_map: np.ndarray | None, colors: bytes, *, opacity: float = 0.5,
+def overlay_png(image: np.ndarray | None, attention_map: np.ndarray | None, colors: bytes, *, opacity: float = IMAGE_OPACITY,
                 channels: np.ndarray | None = None, title: str = "") -> bytes:
     """The image with the map blended over it (bilinear), and/or channel weights as bars."""
     from PIL import Image, ImageDraw
@@ -157,7 +160,7 @@ def overlay_png(image: np.ndarray | None, attention_map: np.ndarray | None, colo
     panels = []
     if image is not None:
         pic = Image.fromarray(image).convert("RGB")
-        pic.thumbnail((380, 380))
+        pic.thumbnail((IMAGE_SIDE, IMAGE_SIDE))
         if attention_map is not None:
             amap = np.asarray(attention_map, dtype=np.float32)
             over = Image.fromarray(colorize(amap, colors, float(amap.max()) or 1.0)).resize(pic.size, Image.BILINEAR)

@@ -8,14 +8,17 @@ import numpy as np
 import traitlets as t
 
 from ..drawing import ROLLOUT_MAX_TOKENS
-from ..record import AttentionRecord, readable_token
+from ..record import AGGREGATES, AttentionRecord, readable_token
 from ..transport import max_pool
 from .base import AttentionView
 from .inputs import as_record, check_index
 
 # Pooled/aggregated matrices kept in the kernel so revisiting a head costs only the send.
 CACHE_BYTES = 96_000_000
-AGGREGATES = ("", "mean", "max")
+# What the views' `aggregate` trait takes: "" for a single head (the `head` trait), or one of the
+# record's aggregates over the layer's heads.
+SINGLE_HEAD = ""
+AGGREGATE_CHOICES = (SINGLE_HEAD, *AGGREGATES)
 
 
 class TokenView(AttentionView):
@@ -28,7 +31,7 @@ class TokenView(AttentionView):
     """
 
     layer = t.Int(0, help="layer index (with `rollout`: the rollout through this layer)").tag(sync=True)
-    aggregate = t.Unicode("", help="'' shows single heads; 'mean' or 'max' shows that aggregate over the layer's heads").tag(sync=True)
+    aggregate = t.Unicode(SINGLE_HEAD, help="'' shows single heads; 'mean' or 'max' shows that aggregate over the layer's heads").tag(sync=True)
     rollout = t.Bool(False, help="show attention rollout through `layer` (Abnar & Zuidema 2020, from attnwidgets.analysis); encoders only").tag(sync=True)
     pinned = t.Int(None, allow_none=True, help="pinned query token (stays highlighted); None when nothing is pinned; click a token or press Esc to unpin").tag(sync=True)
 
@@ -120,7 +123,7 @@ class TokenView(AttentionView):
 
     @t.validate("aggregate")
     def _valid_aggregate(self, proposal: Any) -> str:
-        if proposal["value"] not in AGGREGATES:
+        if proposal["value"] not in AGGREGATE_CHOICES:
             self._refuse(f"aggregate must be '', 'mean' or 'max'; got {proposal['value']!r}.")
         return proposal["value"]
 
@@ -151,7 +154,7 @@ class TokenView(AttentionView):
         key = self.shown_key()
         if key == "rollout":
             return f"rollout to {name}"
-        return f"{name}, {key + ' of heads' if key in ('mean', 'max') else 'head ' + key}"
+        return f"{name}, {key + ' of heads' if key in AGGREGATES else 'head ' + key}"
 
     def rollout_record(self) -> AttentionRecord:
         """attnwidgets.analysis.rollout of the record, computed once (then cached) when first shown."""
@@ -167,7 +170,7 @@ class TokenView(AttentionView):
         """The [queries, keys] matrix of a layer and key ('0'.., 'mean', 'max', 'rollout'); aggregates cached."""
         if key == "rollout":
             return self.rollout_record().weights[layer, 0]
-        if key in ("mean", "max"):
+        if key in AGGREGATES:
             return self._cached(("full", layer, key), lambda: self._record.matrix(layer, key))
         return self._record.weights[layer, int(key)]
 
