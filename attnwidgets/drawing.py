@@ -23,9 +23,10 @@ MAX_RESOLUTION = 512
 COLORMAPS = ("viridis", "cividis", "magma", "plasma", "inferno", "Greys", "Blues")
 COLORMAP = COLORMAPS[0]
 
-# Token labels are thinned to stay this many pixels apart (heatmap.js/common.js use 12, the PNGs too).
+# Token labels are thinned to stay this many pixels apart: the PNGs, and common.js's heatmap (headview.js uses 11).
 LABEL_SPACING = 12
-# Labels per axis of a matplotlib figure: 12-point spacing along the largest heatmap axis (7 in).
+# Labels per axis of a matplotlib figure (sized in inches, not pixels): at most this many, so the
+# 7-point labels stay apart on the largest heatmap figure (7 inches).
 MAX_LABELS = 32
 
 # Rollout multiplies [n, n] matrices layer by layer in float64: beyond this many tokens it
