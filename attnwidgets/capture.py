@@ -1055,6 +1055,9 @@ def capture(
     if "logits_to_keep" not in forward_kwargs and _takes(model, "logits_to_keep"):
         # a language model's logits are [length, vocabulary]: 0.8 GB for SmolLM2 at 4096 tokens, and capture() reads none
         forward_kwargs = {**forward_kwargs, "logits_to_keep": 1}
+    if "use_cache" not in forward_kwargs and _takes(model, "use_cache"):
+        # one pass reads no cache: a decoder would keep every layer's keys and values (190 MB for SmolLM2 at 4096 tokens)
+        forward_kwargs = {**forward_kwargs, "use_cache": False}
     with (_lean(model, sink) if use_lean else _nothing()), _streaming(targets, {"all": sink}, model), _inference(model):
         out = model(**batch, **forward_kwargs, output_attentions=True, return_dict=True)
     weights, chosen = _streamed(getattr(out, "attentions", None), sink, index, model, "attentions")
