@@ -189,7 +189,7 @@ def test_capture_spatial_is_a_spatial_record_of_the_real_gates():
     assert np.allclose(rec.weights[3, 0, 0].reshape(32, 32)[::4, ::4], native[3][1], atol=1e-6)
     stretched = vision.capture_spatial(model, images[1], stretch=True)
     assert stretched.weights.min() == 0 and np.isclose(stretched.weights.max(), 1)
-    view = aw.ImageAttention(vision.outlined(images[1], np.zeros((64, 64), bool)), rec)
+    view = aw.ImageAttention(rec, vision.outlined(images[1], np.zeros((64, 64), bool)))
     assert view.n_layers == 4
     with pytest.raises(ValueError, match="no spatial gates"):
         vision.capture_spatial(vision.ShapesCNN("se"), images[0])
@@ -204,7 +204,7 @@ def test_capture_channel_this_image_and_mean():
     gates = vision.gate_values(model, images, "channel")[-1]
     assert np.allclose(rec.weights[0, 0, 0], gates[0], atol=1e-6)
     assert np.allclose(rec.weights[1, 0, 0], gates.mean(0), atol=1e-6)
-    assert aw.ImageAttention(None, rec).n_layers == 2
+    assert aw.ImageAttention(rec).n_layers == 2
 
 
 def test_explorer_slider_recaptures_the_view():

@@ -372,7 +372,7 @@ def test_image_attention_lays_cls_to_patch_maps_on_the_grid(name, built):
 
     image = np.zeros((*family.image, 3), dtype=np.uint8)
     for rec, heads in ((record, (0, 3, "mean")), (flow, (0,))):
-        view = ImageAttention(image, rec, query=0)  # query 0: [CLS] (SigLIP: the first patch)
+        view = ImageAttention(rec, image, query=0)  # query 0: [CLS] (SigLIP: the first patch)
         last = rec.n_layers - 1
         for head in heads:
             expected = rec.matrix(last, head)[0, n_extra:].reshape(family.grid)  # row-major patches after the prefix

@@ -145,3 +145,103 @@ def test_rollout_aggregate_refuses_a_head_index():
         rollout(record, aggregate=2)
     with pytest.raises(TypeError, match="unexpected keyword argument 'head'"):  # the old name is not silently taken
         rollout(record, head="max")
+
+
+# ---- views: a 2-D array that is not attention ----------------------------------------------------
+
+from attnwidgets.views import AlignmentView, HeadView, Heatmap, ImageAttention, ModelView, explore  # noqa: E402
+
+SCORES = np.random.default_rng(3).normal(size=(4, 4))  # raw scores: negative values, rows not summing to 1
+
+
+@pytest.mark.parametrize("view", [Heatmap, HeadView, ModelView])
+def test_raw_scores_are_refused_with_the_softmax_to_apply(view):
+    with pytest.raises(ValueError, match=rf"{view.__name__} draws attention weights.*row 0 has negative values.*as raw scores do.*torch\.softmax\(scores, dim=-1\)"):
+        view(SCORES)
+
+
+@pytest.mark.parametrize("view", [Heatmap, HeadView, ModelView])
+def test_zeros_are_refused_saying_the_rows_must_sum_to_1(view):
+    with pytest.raises(ValueError, match=r"every row sums to something other than 1 \(row 0 sums to 0, all zeros\)"):
+        view(np.zeros((3, 3)))
+
+
+def test_gates_in_a_plain_array_are_refused_with_kind():
+    gates = np.full((2, 5), 0.3)  # values in [0, 1], rows summing to 1.5: used to become a "spatial" record silently
+    with pytest.raises(ValueError, match=r"every row sums to something other than 1 \(row 0 sums to 1\.5\).*AttentionRecord\.from_matrix\(m, kind='spatial'\)"):
+        Heatmap(gates)
+
+
+def test_show_of_raw_scores_is_refused_in_the_widget_too():
+    view = Heatmap(softmaxed((4, 4)))
+    with pytest.raises(ValueError, match="softmax"):
+        view.show(SCORES)
+    assert "torch.softmax(scores, dim=-1)" in view.error  # the same message, shown in the view
+
+
+def test_alignment_of_raw_scores_is_refused():
+    with pytest.raises(ValueError, match=r"AlignmentView draws attention weights.*negative values.*softmax"):
+        AlignmentView(SCORES[:3], query_tokens=list("xyz"), key_tokens=list("abcd"))
+
+
+def test_a_distribution_still_draws():
+    view = Heatmap(softmaxed((3, 5)), query_tokens=list("abc"), key_tokens=list("vwxyz"))
+    assert view.kind == "self" and view.key_tokens == list("vwxyz")
+
+
+# ---- views: names a view does not have ------------------------------------------------------------
+
+
+def record4():
+    return AttentionRecord(softmaxed((2, 3, 4, 4)), list("abcd"))
+
+
+def test_setting_head_on_a_headview_is_refused_with_did_you_mean_heads():
+    view = HeadView(record4())
+    with pytest.raises(AttributeError, match=r"HeadView has no attribute 'head', so it would do nothing\. Did you mean 'heads'\? What it takes: .*heads, layer, pinned"):
+        view.head = 2
+    assert "Did you mean 'heads'" in view.error
+    view.heads = [2]  # the real name works, and clears the message
+    assert view.heads == [2] and view.error == ""
+
+
+def test_setting_heads_on_a_heatmap_is_refused_with_did_you_mean_head():
+    with pytest.raises(AttributeError, match=r"Heatmap has no attribute 'heads'.*Did you mean 'head'\?"):
+        Heatmap(record4()).heads = [1]
+
+
+def test_a_misspelt_keyword_at_construction_is_refused():
+    with pytest.raises(TypeError, match=r"HeadView has no keyword argument 'head'.*Did you mean 'heads'\?"):
+        HeadView(record4(), head=1)
+    with pytest.raises(TypeError, match=r"ModelView has no keyword argument 'layers'.*Did you mean 'layer'\?"):
+        ModelView(record4(), layers=1)
+
+
+def test_views_keep_working_with_their_own_names_and_methods():
+    view = Heatmap(record4(), layer=1, head=2, pinned=0, title="t")
+    view.layout.width = "300px"  # ipywidgets' own traits and their children stay settable
+    view.aggregate = "mean"
+    assert view.shown_name().endswith("mean of heads")
+    view._private_note = 1  # private names are the implementation's: not checked
+    ex = explore(record4())  # the explorer links views and observes them: nothing refused
+    ex.views["heatmap"].layer = 1
+    assert ex.views["model view"].layer == 1
+
+
+# ---- one argument order and one vocabulary -----------------------------------------------------------
+
+
+def test_image_attention_takes_the_record_first():
+    gates = AttentionRecord(np.full((1, 1, 1, 4), 0.5, np.float32), ["image"], list("abcd"), kind="spatial", grid=(2, 2))
+    image = np.zeros((2, 2, 3), np.uint8)
+    assert ImageAttention(gates, image).n_layers == 1
+    with pytest.raises(TypeError, match=r"ImageAttention takes the record first, then the image: ImageAttention\(record, image\)"):
+        ImageAttention(image, gates)
+
+
+def test_alignment_view_takes_query_and_key_tokens():
+    m = softmaxed((3, 4))
+    view = AlignmentView(m, query_tokens=list("xyz"), key_tokens=list("abcd"))
+    assert view.query_tokens == list("xyz") and view.key_tokens == list("abcd")
+    with pytest.raises(TypeError, match=r"query_tokens= \(the target tokens: rows\) and key_tokens= \(the source tokens: columns\)"):
+        AlignmentView(m, source_tokens=list("abcd"), target_tokens=list("xyz"))

@@ -190,7 +190,7 @@ def test_aggregates_have_one_name_per_meaning():
     with pytest.raises(Exception, match="aggregate must be"):
         view.aggregate = "median"
     spatial = AttentionRecord(np.full((1, 1, 1, 4), 0.5, np.float32), ["q"], [f"p{i}" for i in range(4)], kind="spatial", grid=(2, 2))
-    image = ImageAttention(np.zeros((2, 2, 3), np.uint8), spatial)
+    image = ImageAttention(spatial, np.zeros((2, 2, 3), np.uint8))
     with pytest.raises(Exception, match="aggregate must be"):
         image.aggregate = "median"
     # no module of the package names a different tuple AGGREGATES

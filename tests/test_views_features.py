@@ -164,7 +164,7 @@ def test_save_image_writes_png_and_svg_without_a_browser(record, make, tmp_path)
 def test_image_view_save_image(tmp_path):
     gates = (1 / (1 + np.exp(-np.random.default_rng(0).normal(size=(1, 1, 1, 12))))).astype(np.float32)
     rec = AttentionRecord(gates, ["img"], tokens(12), kind="spatial", grid=(3, 4))
-    path = ImageAttention(np.full((30, 40, 3), 200, np.uint8), rec).save_image(tmp_path / "i.png")
+    path = ImageAttention(rec, np.full((30, 40, 3), 200, np.uint8)).save_image(tmp_path / "i.png")
     assert path.read_bytes()[:4] == b"\x89PNG"
 
 

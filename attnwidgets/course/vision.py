@@ -618,7 +618,7 @@ def explorer(model: ShapesCNN, images, labels=None, targets=None, index: int = 0
             text = f"target: <b>{CLASSES[int(labels[i])]}</b> (outlined in white); " + text
         caption.value = f"<span style='font-family:sans-serif'>image {i}: {text}</span>"
         pic = outlined(images[i], targets[i]) if targets is not None else images[i].transpose(1, 2, 0)
-        view = ImageAttention(pic, capture_spatial(model, images[i], stretch=stretch),
+        view = ImageAttention(capture_spatial(model, images[i], stretch=stretch), pic,
                               layer=keep.layer if keep else layer, opacity=keep.opacity if keep else opacity)
         box.children = [slider, caption, view]
         if keep is not None:

@@ -694,8 +694,8 @@ def explorer(model: Any, images: Any, labels: Any, start: int = 0) -> Any:
     def show(change: Any = None) -> None:
         i = slider.value
         rec = record(model, x[i])
-        raw = ImageAttention(x[i], rec, aggregate="mean", layer=rec.n_layers - 1, title="raw [CLS] attention (pick layer and head)")
-        roll = ImageAttention(x[i], analysis.rollout(rec), layer=rec.n_layers - 1, title="rollout up to that layer")
+        raw = ImageAttention(rec, x[i], aggregate="mean", layer=rec.n_layers - 1, title="raw [CLS] attention (pick layer and head)")
+        roll = ImageAttention(analysis.rollout(rec), x[i], layer=rec.n_layers - 1, title="rollout up to that layer")
         widgets.link((raw, "layer"), (roll, "layer"))
         views.children = [raw, roll]
         p = probs[i]

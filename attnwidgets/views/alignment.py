@@ -16,7 +16,10 @@ class AlignmentView(Heatmap):
     """Cross-attention of an encoder-decoder (or any seq2seq model): target rows over source columns.
 
     >>> AlignmentView(capture(...))                 # an EncoderDecoderRecord: its .cross part
-    >>> AlignmentView(weights, source_tokens=src, target_tokens=tgt)   # notebook 02's [T, S] array
+    >>> AlignmentView(weights, query_tokens=tgt, key_tokens=src)   # notebook 02's [T, S] array
+
+    As everywhere in the package, queries are the rows and keys the columns: here the queries are
+    the target tokens (what the decoder writes) and the keys the source tokens (what it reads).
 
     ``step`` is how many target tokens are decoded so far: the rows after it are hidden and
     the source tokens are shaded by the attention of the last decoded token. Everything of
@@ -27,19 +30,20 @@ class AlignmentView(Heatmap):
 
     step = t.Int(1, help="target tokens revealed so far (0..number of target tokens); the last one is being decoded").tag(sync=True)
 
-    def __init__(self, record: Any, source_tokens: Sequence[str] | None = None, target_tokens: Sequence[str] | None = None, **kwargs: Any) -> None:
+    def __init__(self, record: Any, query_tokens: Sequence[str] | None = None, key_tokens: Sequence[str] | None = None, **kwargs: Any) -> None:
+        if "source_tokens" in kwargs or "target_tokens" in kwargs:
+            raise TypeError("AlignmentView names its tokens as every view does: query_tokens= (the target tokens: rows) and key_tokens= (the source tokens: columns).")
         if isinstance(record, EncoderDecoderRecord):
             record = record.cross
         if not isinstance(record, AttentionRecord):
             matrix = np.asarray(record.detach().float().cpu().numpy() if hasattr(record, "detach") else record)
             if matrix.ndim != 2:
                 raise ValueError(f"AlignmentView takes an EncoderDecoderRecord, a cross-attention AttentionRecord or a 2-D [target, source] array; got shape {matrix.shape}.")
-            if source_tokens is None or target_tokens is None:
-                raise TypeError("AlignmentView of a plain array needs source_tokens (columns) and target_tokens (rows).")
-            record = AttentionRecord.from_matrix(matrix, list(target_tokens), list(source_tokens), kind="cross")
-        elif source_tokens is not None or target_tokens is not None:
-            raise TypeError("AlignmentView: tokens come from the record; pass source_tokens/target_tokens only with a plain array.")
-        record = as_record(record, what="AlignmentView")
+            if query_tokens is None or key_tokens is None:
+                raise TypeError("AlignmentView of a plain array needs query_tokens (the target tokens: rows) and key_tokens (the source tokens: columns).")
+            record = as_record(matrix, list(query_tokens), list(key_tokens), what="AlignmentView", kind="cross")
+        else:
+            record = as_record(record, query_tokens, key_tokens, what="AlignmentView")
         if record.kind not in ("cross", "self", "causal"):
             raise ValueError(f"AlignmentView shows token-to-token attention; this record is {record.kind}.")
         kwargs.setdefault("step", record.n_queries)

@@ -8,6 +8,7 @@ the views accept in inputs.py, link_views in link.py.
 from __future__ import annotations
 
 import base64
+import difflib
 import io
 import json
 import os
@@ -30,12 +31,23 @@ HERE = pathlib.Path(__file__).parent
 COMMON_JS = HERE / "common.js"
 
 
-class AttentionView(anywidget.AnyWidget):
+class _Strict(type(anywidget.AnyWidget)):
+    """Once a view's whole __init__ (the subclass's too) has run, its public names are fixed."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        view = super().__call__(*args, **kwargs)
+        view._strict = True
+        return view
+
+
+class AttentionView(anywidget.AnyWidget, metaclass=_Strict):
     """Shared machinery of every attention view.
 
     Subclasses set ``_js_file`` (their ES module, concatenated after common.js) and implement
     ``to_figure()``. A refused trait value raises ``TraitError`` in Python and also shows its
     message inside the widget through the ``error`` trait, so the view is never blank.
+    A keyword or an attribute the view does not have (``head`` on HeadView, which has ``heads``)
+    is refused with the names it does have, instead of being kept and doing nothing.
     """
 
     _js_file: str = ""
@@ -56,6 +68,9 @@ class AttentionView(anywidget.AnyWidget):
         super().__init_subclass__(**kwargs)
 
     def __init__(self, **kwargs: Any) -> None:
+        unknown = [k for k in kwargs if not self.has_trait(k)]
+        if unknown:
+            raise TypeError(self._unknown_name(unknown[0], "keyword argument"))
         # The comm opens only once the first selection is packed, so the first render is one
         # message carrying everything (each extra small message costs ~40 ms, see DESIGN.md).
         self._defer_open = True
@@ -72,6 +87,28 @@ class AttentionView(anywidget.AnyWidget):
 
     def _push(self) -> None:
         """Pack what the browser shows for the current selection into the view's traits."""
+
+    # ---- names the view does not have -------------------------------------------------------
+
+    def settable_names(self) -> list[str]:
+        """The view's traits a user may set (the read-only ones and ipywidgets' own left out)."""
+        own = [name for cls in type(self).__mro__ if issubclass(cls, AttentionView) for name in cls.__dict__]
+        return sorted({n for n in own if self.has_trait(n) and not n.startswith("_") and n != "error" and "(read-only)" not in (self.trait_metadata(n, "help") or "")})
+
+    def _unknown_name(self, name: str, what: str) -> str:
+        names = self.settable_names()
+        close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        return f"{type(self).__name__} has no {what} {name!r}, so it would do nothing.{hint} What it takes: {', '.join(names)}."
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # only public names that are neither traits nor class attributes (methods, properties):
+        # ipywidgets' and traitlets' own bookkeeping is private or traits
+        if name[:1] != "_" and getattr(self, "_strict", False) and not self.has_trait(name) and not hasattr(type(self), name):
+            message = self._unknown_name(name, "attribute")
+            self.error = message
+            raise AttributeError(message)
+        super().__setattr__(name, value)
 
     # ---- errors ---------------------------------------------------------------------------
 

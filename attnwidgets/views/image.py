@@ -69,9 +69,11 @@ def encode_image(image: np.ndarray) -> tuple[bytes, str]:
 class ImageAttention(AttentionView):
     """An attention map laid over an image, plus channel weights as a bar chart.
 
-    >>> ImageAttention(image, cbam_spatial_record, channel=cbam_channel_record)
-    >>> ImageAttention(image, vit_record)        # self-attention with a patch grid: [CLS]'s map
-    >>> ImageAttention(None, se_record)           # channel attention only: the bars
+    >>> ImageAttention(cbam_spatial_record, image, channel=cbam_channel_record)
+    >>> ImageAttention(vit_record, image)        # self-attention with a patch grid: [CLS]'s map
+    >>> ImageAttention(se_record)                # channel attention only: the bars
+
+    The record comes first, as in every view and in explore(record, image).
 
     ``record`` is spatial ([layers, 1, 1, H*W] with grid=(H, W)), self-attention with a grid
     (a ViT: the map is query ``query``'s attention over the patches), or channel. Every map
@@ -97,9 +99,11 @@ class ImageAttention(AttentionView):
     channels = t.Bytes(b"", help="float16 channel weights [layers, channels] (read-only)").tag(sync=True)
     channels_info = t.Dict(help="layers and channels of `channels` (read-only)").tag(sync=True)
 
-    def __init__(self, image: Any, record: AttentionRecord, channel: AttentionRecord | None = None, **kwargs: Any) -> None:
+    def __init__(self, record: AttentionRecord, image: Any = None, channel: AttentionRecord | None = None, **kwargs: Any) -> None:
+        if isinstance(image, AttentionRecord) and not isinstance(record, AttentionRecord):
+            raise TypeError("ImageAttention takes the record first, then the image: ImageAttention(record, image), as every view and explore(record, image) do.")
         if not isinstance(record, AttentionRecord):
-            raise TypeError(f"ImageAttention takes an AttentionRecord (spatial, channel, or self-attention with a grid); got {type(record).__name__}.")
+            raise TypeError(f"ImageAttention takes an AttentionRecord (spatial, channel, or self-attention with a grid) first, then the image; got {type(record).__name__}.")
         if channel is not None and (not isinstance(channel, AttentionRecord) or channel.kind != "channel"):
             raise TypeError("channel= must be an AttentionRecord of kind 'channel' (an SE or CBAM channel gate).")
         if record.kind == "channel":
@@ -115,7 +119,7 @@ class ImageAttention(AttentionView):
             raise ValueError(f"the spatial record has {record.n_layers} layers but the channel record {channel.n_layers}: they must come from the same modules.")
         self._image = None if image is None else as_image(image)
         if self._image is None and self._record is not None:
-            raise ValueError("a spatial map needs the image it was computed on (image=None is only for channel-only records).")
+            raise ValueError(f"a {self._record.kind} map is drawn over the image it was computed on: ImageAttention(record, image). Only a channel record (SE) is drawn without one.")
         main = self._record if self._record is not None else channel
         if self._image is not None:
             kwargs["image"], kwargs["image_type"] = encode_image(self._image)

@@ -64,7 +64,7 @@ CELLS = {
     "headview-causal": "V.HeadView(causal, title='headview-causal-test')",
     "modelview": "V.ModelView(record, title='modelview-test')",
     "alignment": "V.AlignmentView(cross, step=2, title='alignment-test')",
-    "image": "V.ImageAttention(picture, spatial, channel=channels, title='image-test')",
+    "image": "V.ImageAttention(spatial, picture, channel=channels, title='image-test')",
     "zoom": "long = AttentionRecord(softmaxed((1, 1, 300, 300), 5), [f'w{i}' for i in range(300)])\nV.Heatmap(long, max_resolution=100, title='zoom-test')",
     "error": "bad = V.Heatmap(record, title='error-test')\ntry:\n    bad.layer = 99\nexcept Exception as err:\n    print('refused:', err)\nbad",
     "explore": "ex = V.explore(record)\nex.views['head view'].title = 'explore-test'\nex",

@@ -63,9 +63,9 @@ def main() -> None:
         "heatmap-long": (Heatmap(long, layer=0, head=5, title=f"Heatmap: {long.n_queries} tokens"), "canvas.aw-heatmap", (250, 150)),
         "headview": (HeadView(rec, layer=2, heads=[0, 3, 8], title="HeadView: layer 2, three heads; hover 'it'"), "canvas.aw-headview", (60, 20 + 18 * 10 + 9)),
         "modelview": (ModelView(rec, layer=2, head=0, opened=True, thumbnail=32, title="ModelView: 6 layers x 12 heads, one opened"), None, None),
-        "alignment": (AlignmentView(cross, source_tokens=list(rec.key_tokens[1:12]), target_tokens=list(rec.query_tokens[1:9]), step=5,
+        "alignment": (AlignmentView(cross, query_tokens=list(rec.query_tokens[1:9]), key_tokens=list(rec.key_tokens[1:12]), step=5,
                                     title="AlignmentView (a MiniLM block as a stand-in alignment), step 5"), None, None),
-        "image": (ImageAttention(photo, spatial, channel=channel, opacity=0.55, title="ImageAttention (illustrative map and gates)"), None, None),
+        "image": (ImageAttention(spatial, photo, channel=channel, opacity=0.55, title="ImageAttention (illustrative map and gates)"), None, None),
     }
     from playwright.sync_api import sync_playwright
 

@@ -25,7 +25,7 @@ VIEWS = {
     "headview": lambda: HeadView(RECORD),
     "modelview": lambda: ModelView(RECORD, opened=True, layer=1, head=2),
     "alignment": lambda: AlignmentView(RECORD, step=3),
-    "image": lambda: ImageAttention(np.full((30, 40, 3), 200, np.uint8), GATES),
+    "image": lambda: ImageAttention(GATES, np.full((30, 40, 3), 200, np.uint8)),
 }
 
 

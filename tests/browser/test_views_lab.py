@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import canvas_signature, view_root, wait_canvas_change
+from .conftest import canvas_signature, kernel_eval, view_root, wait_canvas_change
 
 pytestmark = pytest.mark.browser
 
@@ -104,16 +104,22 @@ def test_image_opacity_and_layer_repaint(lab_page):
     assert not page.console.errors, page.console.errors
 
 
-def test_explore_layer_slider_drives_the_views(lab_page):
+def test_explore_has_one_set_of_controls_and_its_views_follow_each_other(lab_page):
     page, view = lab_page, "explore-test"
     root = view_root(page, view)
-    before = canvas_signature(page, view)
     explorer = page.locator(".widget-vbox", has=root).last
-    handle = explorer.locator(".widget-slider .noUi-handle").first
-    handle.focus()
-    handle.press("ArrowRight")
+    # the views' own controls only: no ipywidgets slider or dropdown above them
+    assert explorer.locator(".widget-slider, .widget-dropdown").count() == 0
+    before = canvas_signature(page, view)
+    root.locator("select[data-trait=layer]").select_option("1")  # the head view's own layer control
     wait_canvas_change(page, view, before)
-    assert root.locator("select[data-trait=layer]").input_value() == "1"
+    # the other tabs follow in the kernel (the change travels browser -> kernel -> links)
+    for _ in range(50):
+        layers = kernel_eval(page, "print(*(v.layer for v in ex.views.values()))").split()
+        if layers == ["1", "1", "1"]:
+            break
+        page.wait_for_timeout(200)
+    assert layers == ["1", "1", "1"]
     assert not page.console.errors, page.console.errors
 
 
