@@ -285,7 +285,7 @@ CELLS = [
     code("""
         i = 3
         print(f"image {i}: target is a {vision.CLASSES[ev_labels[i]]}")
-        aw.ImageAttention(None, vision.capture_channel(models["se"], ev_images[i], block=2, reference=ev_images[:100]))
+        aw.ImageAttention(vision.capture_channel(models["se"], ev_images[i], block=2, reference=ev_images[:100]))
     """),
     code("""
         vision.channel_shift_figure(models["se"], ev_images[i], ev_images[:100], block=2)
@@ -321,7 +321,7 @@ CELLS = [
         probs = vision.class_probabilities(models["cbam"], photos)
         for name, p in zip(vision.PHOTOS, probs):
             print(f"{name:11s}", "  ".join(f"{c} {q:.0%}" for c, q in zip(vision.CLASSES, p)))
-        widgets.HBox([aw.ImageAttention(photos[k].transpose(1, 2, 0), vision.capture_spatial(models["cbam"], photos[k], stretch=True), layer=1, opacity=0.6)
+        widgets.HBox([aw.ImageAttention(vision.capture_spatial(models["cbam"], photos[k], stretch=True), photos[k].transpose(1, 2, 0), layer=1, opacity=0.6)
                       for k in range(len(photos))])
     """),
     md("""
