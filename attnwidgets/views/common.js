@@ -349,11 +349,16 @@ function layerSelect(model, cleanups) {
 /** Size a canvas for the screen's pixel ratio (or the export scale); returns its 2-D context in CSS pixels. */
 function sizeCanvas(canvas, width, height) {
   const dpr = EXPORT_SCALE || window.devicePixelRatio || 1;
-  canvas.width = Math.max(1, Math.round(width * dpr));
-  canvas.height = Math.max(1, Math.round(height * dpr));
+  const w = Math.max(1, Math.round(width * dpr)), hh = Math.max(1, Math.round(height * dpr));
+  const ctx = canvas.getContext("2d");
+  if (canvas.width === w && canvas.height === hh && ctx.reset) {
+    ctx.reset(); // cleared and default state as a resize would, without a new (tall: MBs) bitmap
+  } else {
+    canvas.width = w;
+    canvas.height = hh;
+  }
   canvas.style.width = `${width}px`;
   canvas.style.height = `${height}px`;
-  const ctx = canvas.getContext("2d");
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   return ctx;
 }

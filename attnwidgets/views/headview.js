@@ -2,6 +2,12 @@
 // grey for the mean, max or rollout). `data` holds float16 values then uint16 key indices, both
 // [entries, queries, k]; data_info.keys names the entries (HeadView._push).
 
+// Lines drawn per frame at most: a 512-token layer has 12 heads x 512 queries x 8 keys = 49,152
+// candidate lines, which Chromium's software canvas rasterises in seconds (benchmarks/view_switch.py).
+const LINE_BUDGET = 1500;
+// Above this many lines they are drawn one device pixel wide.
+const WIDE_LINES = 300;
+
 function render({ model, el }) {
   injectStyle();
   const cleanups = [];
@@ -54,6 +60,8 @@ function render({ model, el }) {
 
   let hover = null; // {side: "q" | "k", index}
   const s = { rowH: 18, width: 460, labelW: 120, top: 20 };
+  const note = h("div", { className: "aw-lines", style: { color: "#666", fontSize: "11px", minHeight: "14px" } });
+  scroller.before(note);
 
   function decoded() {
     const info = model.get("data_info") || {};
@@ -68,6 +76,51 @@ function render({ model, el }) {
     const key = model.get("rollout") ? "rollout" : model.get("aggregate");
     if (key) return info.keys.includes(key) ? [[info.keys.indexOf(key), "#333"]] : null;
     return model.get("heads").map((hd) => [info.keys.indexOf(String(hd)), headColor(hd)]);
+  }
+
+  /**
+   * The lines to draw: for each entry, its weights >= threshold (of the focused token only, when
+   * one is hovered or pinned), and at most LINE_BUDGET lines in all. Over the budget each entry
+   * keeps its strongest lines: a histogram of the float16 bits (which order positive values)
+   * gives the cut-off weight, so the choice costs one pass over the top-k buffer.
+   */
+  function chooseLines(d, entries, focus, threshold) {
+    const { k, queries } = d.info;
+    const qFrom = focus && focus.side === "q" ? focus.index : 0;
+    const qTo = focus && focus.side === "q" ? Math.min(queries, focus.index + 1) : queries;
+    const keyOnly = focus && focus.side === "k" ? focus.index : -1;
+    let low = 1; // smallest positive float16 bit pattern at or above the threshold
+    while (low < 0x7c00 && F16[low] < threshold) low++;
+    const perEntry = Math.floor(LINE_BUDGET / Math.max(1, entries.length));
+    let total = 0, shown = 0;
+    const chosen = entries.map(([entry, color]) => {
+      const hist = new Uint32Array(1024), base = entry * queries * k;
+      let count = 0;
+      for (let q = qFrom; q < qTo; q++) {
+        for (let i = base + q * k, end = i + k; i < end; i++) {
+          const bits = d.vals[i];
+          if (bits < low || bits > 0x7c00 || (keyOnly >= 0 && d.keys[i] !== keyOnly)) continue;
+          hist[bits >> 5]++;
+          count++;
+        }
+      }
+      let cut = low, kept = count;
+      if (count > perEntry) { // the strongest bins that fit the entry's share
+        kept = 0;
+        let bin = 1023;
+        while (bin >= 0 && kept + hist[bin] <= perEntry) kept += hist[bin--];
+        if (kept === 0) { // the strongest bin alone is over the share: its first lines
+          while (!hist[bin]) bin--;
+          kept = perEntry;
+          bin--;
+        }
+        cut = Math.max(low, (bin + 1) << 5);
+      }
+      total += count;
+      shown += kept;
+      return { entry, color, base, cut, cap: kept };
+    });
+    return { chosen, total, shown, qFrom, qTo, keyOnly };
   }
 
   // target "svg" returns the picture as SVG text (same drawing, vectors); otherwise paints the canvas
@@ -97,41 +150,54 @@ function render({ model, el }) {
     const pinned = model.get("pinned") ?? -1;
     const focus = hover || (pinned >= 0 ? { side: "q", index: pinned } : null);
     const threshold = model.get("threshold");
-    const entries = d ? drawnEntries(d.info) : null;
+    const entries = d ? (drawnEntries(d.info) || []).filter(([entry]) => entry >= 0) : null;
     const keyWeight = new Float32Array(kTok.length); // strongest weight into each key, for label boxes
+    let lines = 0;
     if (entries) {
-      const { k, queries } = d.info;
-      for (const [entry, color] of entries) {
-        if (entry < 0) continue;
+      const { k } = d.info;
+      const pick = chooseLines(d, entries, focus, threshold);
+      // thin lines when there are many: Skia draws lines of at most one device pixel as hairlines,
+      // several times faster than wider strokes (whose outlines it fills)
+      const hair = 1 / (EXPORT_SCALE || window.devicePixelRatio || 1);
+      const width = pick.shown > WIDE_LINES ? hair : Math.max(0.6, Math.min(2.5, s.rowH / 6));
+      for (const { base, cut, cap, color } of pick.chosen) {
         // lines bucketed by opacity: a few paths per head instead of one stroke per line
         const buckets = Array.from({ length: 10 }, newPath);
-        const base = entry * queries * k;
-        const qFrom = focus && focus.side === "q" ? focus.index : 0;
-        const qTo = focus && focus.side === "q" ? focus.index + 1 : queries;
-        for (let q = qFrom; q < qTo; q++) {
-          for (let slot = 0; slot < k; slot++) {
-            const w = F16[d.vals[base + q * k + slot]];
-            if (!(w >= threshold) || w <= 0) continue;
-            const key = d.keys[base + q * k + slot];
-            if (focus && focus.side === "k" && key !== focus.index) continue;
+        let drawn = 0;
+        for (let q = pick.qFrom; q < pick.qTo && drawn < cap; q++) {
+          for (let i = base + q * k, end = i + k; i < end; i++) {
+            const bits = d.vals[i];
+            if (bits < cut || bits > 0x7c00) continue;
+            const key = d.keys[i];
+            if (pick.keyOnly >= 0 && key !== pick.keyOnly) continue;
+            const w = F16[bits];
             if (focus) keyWeight[key] = Math.max(keyWeight[key], w);
             const path = buckets[Math.min(9, Math.floor(w * 10))];
             path.moveTo(x1 + 4, y(q));
             path.lineTo(x2 - 4, y(key));
+            if (++drawn >= cap) break;
           }
         }
+        lines += drawn;
         ctx.strokeStyle = color;
-        ctx.lineWidth = Math.max(0.6, Math.min(2.5, s.rowH / 6));
+        ctx.lineWidth = width;
         buckets.forEach((path, b) => {
           ctx.globalAlpha = Math.min(1, (b + 1) / 10 / (entries.length > 1 ? 1.3 : 1));
           ctx.stroke(path);
         });
       }
       ctx.globalAlpha = 1;
+      const fewer = pick.shown < pick.total;
+      note.textContent = fewer
+        ? `${pick.shown.toLocaleString("en")} of ${pick.total.toLocaleString("en")} lines: the strongest of each ${entries.length > 1 ? "head" : "picture"}; hover or click a token for all of its lines`
+        : "";
+      note.style.visibility = fewer ? "visible" : "hidden";
     } else {
       ctx.fillStyle = "#888";
       ctx.fillText(model.get("offline") ? "layer not saved in this file" : "loading\u2026", s.width / 2, top + 20);
     }
+    // what was drawn, for tests and benchmarks
+    if (target !== "svg") Object.assign(canvas.dataset, { lines, layer: d ? d.info.layer : "", rowH: s.rowH, top: s.top });
 
     // labels, thinned so that no two overlap (at least 11 px apart)
     const step = Math.max(1, Math.ceil(11 / s.rowH));

@@ -19,8 +19,9 @@ function render({ model, el }) {
   detail.append(detailTitle);
   const heat = createHeatmap(detail, { size: 360, onClick: (q) => { if (q < model.get("query_tokens").length) togglePin(model, q); } });
   const open = (step) => (d) => { step(model, d); model.set("opened", true); };
+  const hint = h("span", { className: "aw-note" }, "click a head to open it");
   bar.append(
-    h("span", { className: "aw-note" }, "click a head to open it"),
+    hint,
     h("button", { onclick: () => { model.set("opened", false); model.save_changes(); } }, "close"),
     keyControl(root, model, cleanups, { head: open(stepHead), layer: open(stepLayer) }),
     toolbar({ name: "attention-model", canvases: () => [grid, heat.canvas], redraw: () => update() }),
@@ -62,7 +63,7 @@ function render({ model, el }) {
     g.cell = Math.max(18, Math.min(56, Math.floor(620 / ncol) - g.gap));
     const width = colX(ncol, info), height = g.top + info.layers * (g.cell + g.gap);
     const ctx = sizeCanvas(grid, width, height);
-    Object.assign(grid.dataset, { step: g.cell + g.gap, left: g.left, top: g.top }); // geometry, for tests
+    Object.assign(grid.dataset, { step: g.cell + g.gap, left: g.left, top: g.top, split: g.split, heads: info.heads }); // geometry, for tests
     ctx.fillStyle = "#fff";
     ctx.fillRect(0, 0, width, height);
     ctx.imageSmoothingEnabled = false;
@@ -82,12 +83,22 @@ function render({ model, el }) {
         ctx.drawImage(mosaic, hd * info.cols, l * info.rows, info.cols, info.rows, colX(hd, info), g.top + l * (g.cell + g.gap), g.cell, g.cell);
       }
     }
+    // the selection is outlined whether or not it is opened: a view linked to this one
+    // (link_views) or Python code sets layer/head, and the grid shows where that is
     const column = info.columns.indexOf(model.get("aggregate") || String(model.get("head")));
-    if (model.get("opened") && !model.get("rollout") && column >= 0) {
-      ctx.strokeStyle = "#e00";
-      ctx.lineWidth = 2;
-      ctx.strokeRect(colX(column, info) - 1.5, g.top + model.get("layer") * (g.cell + g.gap) - 1.5, g.cell + 3, g.cell + 3);
+    const y0 = g.top + model.get("layer") * (g.cell + g.gap) - 1.5;
+    ctx.strokeStyle = "#e00";
+    ctx.lineWidth = 2;
+    if (model.get("rollout")) { // rollout combines every head of the layers up to this one: the row
+      ctx.setLineDash([5, 3]);
+      ctx.strokeRect(colX(0, info) - 1.5, y0, colX(ncol - 1, info) + g.cell - colX(0, info) + 3, g.cell + 3);
+      ctx.setLineDash([]);
+    } else if (column >= 0) {
+      ctx.strokeRect(colX(column, info) - 1.5, y0, g.cell + 3, g.cell + 3);
     }
+    Object.assign(grid.dataset, { selected: model.get("rollout") ? `${model.get("layer")}/rollout` : `${model.get("layer")}/${info.columns[column]}` });
+    const what = model.get("rollout") ? `rollout to ${names[model.get("layer")]}` : `${names[model.get("layer")]}, ${/^\d+$/.test(info.columns[column]) ? `head ${info.columns[column]}` : `${info.columns[column]} of heads`}`;
+    hint.textContent = model.get("opened") ? `${what} opened` : `${what} selected: click a head to open it`;
   }
 
   function drawDetail() {
