@@ -245,3 +245,20 @@ def test_alignment_view_takes_query_and_key_tokens():
     assert view.query_tokens == list("xyz") and view.key_tokens == list("abcd")
     with pytest.raises(TypeError, match=r"query_tokens= \(the target tokens: rows\) and key_tokens= \(the source tokens: columns\)"):
         AlignmentView(m, source_tokens=list("abcd"), target_tokens=list("xyz"))
+
+
+def test_explore_refuses_an_image_or_channel_it_would_not_draw():
+    text = record4()
+    channels = AttentionRecord(np.full((1, 1, 1, 3), 0.5, np.float32), ["image"], list("abc"), kind="channel")
+    with pytest.raises(ValueError, match=r"channel= .* goes with a spatial record and its image: explore\(spatial_record, image, channel=channel_record\)"):
+        explore(text, channel=channels)
+    cross = AttentionRecord(softmaxed((1, 1, 2, 4)), ["x", "y"], list("abcd"), kind="cross")
+    with pytest.raises(ValueError, match=r"an encoder-decoder's attention is drawn over its tokens: explore\(record\)"):
+        explore(cross, np.zeros((4, 4, 3), np.uint8))
+
+
+def test_image_attention_refuses_two_channel_records():
+    channels = AttentionRecord(np.full((1, 1, 1, 3), 0.5, np.float32), ["image"], list("abc"), kind="channel")
+    assert ImageAttention(channels).n_layers == 1
+    with pytest.raises(ValueError, match="two channel records"):
+        ImageAttention(channels, channel=channels)

@@ -101,6 +101,9 @@ def explore(record: Any, image: Any = None, *, channel: AttentionRecord | None =
     - spatial or channel attention (CBAM, SE), or a ViT record with a grid and its image:
       the image with the map over it and the channel bars (and, for a ViT, a heatmap).
     """
+    if isinstance(record, EncoderDecoderRecord) or (isinstance(record, AttentionRecord) and record.kind == "cross"):
+        if image is not None or channel is not None:
+            raise ValueError("image= and channel= go with spatial, channel or ViT records; an encoder-decoder's attention is drawn over its tokens: explore(record).")
     if isinstance(record, EncoderDecoderRecord):
         return _seq2seq_explorer(record.cross, record.encoder, record.decoder)
     if not isinstance(record, AttentionRecord):
@@ -113,6 +116,8 @@ def explore(record: Any, image: Any = None, *, channel: AttentionRecord | None =
         return _image_explorer(record, image, channel)
     if image is not None:
         raise ValueError("image= needs a record with a grid (spatial attention or a ViT's patch grid).")
+    if channel is not None:
+        raise ValueError("channel= (an SE or CBAM channel record) goes with a spatial record and its image: explore(spatial_record, image, channel=channel_record).")
     if record.kind == "cross":
         return _seq2seq_explorer(record)
     return _text_explorer(record)

@@ -107,7 +107,9 @@ class ImageAttention(AttentionView):
         if channel is not None and (not isinstance(channel, AttentionRecord) or channel.kind != "channel"):
             raise TypeError("channel= must be an AttentionRecord of kind 'channel' (an SE or CBAM channel gate).")
         if record.kind == "channel":
-            record, channel = None, record if channel is None else channel
+            if channel is not None:
+                raise ValueError("two channel records: give a spatial (or ViT) record first and the channel record as channel=, or the channel record alone.")
+            record, channel = None, record
         elif record.kind in ("spatial", "self"):
             if record.grid is None:
                 raise ValueError(f"a {record.kind} record needs grid=(rows, cols) to be drawn on an image.")
