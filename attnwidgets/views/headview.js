@@ -127,6 +127,14 @@ function render({ model, el }) {
   function draw(target) {
     cancelAnimationFrame(frame);
     frame = 0;
+    clearTimeout(loading);
+    const d = decoded();
+    if (!d && target === undefined && !EXPORT_SCALE && drawnLayer !== null && !model.get("offline")) {
+      // a layer on its way usually arrives before a "loading..." frame would be painted (a frame of
+      // this tall canvas costs 15-30 ms of the shared CPU): the last picture stays a moment instead
+      loading = setTimeout(() => { drawnLayer = null; draw(); }, 250);
+      return null;
+    }
     const qTok = model.get("query_tokens"), kTok = model.get("key_tokens");
     const n = Math.max(qTok.length, kTok.length);
     // rows shrink with length, so the canvas stays under 9000 CSS px (Chromium's limit is 32767 device px)
@@ -146,7 +154,6 @@ function render({ model, el }) {
     ctx.fillText(cross ? "source (keys)" : "key", x2 + s.labelW / 2, 10);
     caption.textContent = model.get("title");
 
-    const d = decoded();
     const pinned = model.get("pinned") ?? -1;
     const focus = hover || (pinned >= 0 ? { side: "q", index: pinned } : null);
     const threshold = model.get("threshold");
@@ -182,7 +189,8 @@ function render({ model, el }) {
         ctx.strokeStyle = color;
         ctx.lineWidth = width;
         buckets.forEach((path, b) => {
-          ctx.globalAlpha = Math.min(1, (b + 1) / 10 / (entries.length > 1 ? 1.3 : 1));
+          const alpha = Math.min(1, (b + 1) / 10 / (entries.length > 1 ? 1.3 : 1));
+          ctx.globalAlpha = width === hair ? 0.25 + 0.75 * alpha : alpha; // a faint hairline would vanish
           ctx.stroke(path);
         });
       }
@@ -197,7 +205,10 @@ function render({ model, el }) {
       ctx.fillText(model.get("offline") ? "layer not saved in this file" : "loading\u2026", s.width / 2, top + 20);
     }
     // what was drawn, for tests and benchmarks
-    if (target !== "svg") Object.assign(canvas.dataset, { lines, layer: d ? d.info.layer : "", rowH: s.rowH, top: s.top });
+    if (target !== "svg") {
+      drawnLayer = d ? d.info.layer : null;
+      Object.assign(canvas.dataset, { lines, layer: d ? d.info.layer : "", rowH: s.rowH, top: s.top });
+    }
 
     // labels, thinned so that no two overlap (at least 11 px apart)
     const step = Math.max(1, Math.ceil(11 / s.rowH));
@@ -258,7 +269,7 @@ function render({ model, el }) {
     if (at && at.side === "q") togglePin(model, at.index);
   });
 
-  let frame = 0;
+  let frame = 0, loading = 0, drawnLayer = null;
   const schedule = () => { if (!frame) frame = requestAnimationFrame(() => draw()); };
   const events = "change:data change:data_info change:layer change:heads change:aggregate change:rollout change:pinned change:threshold change:title";
   const onHeads = () => drawChips();
@@ -267,7 +278,7 @@ function render({ model, el }) {
   cleanups.push(() => { model.off(events, schedule); model.off("change:heads change:aggregate change:rollout", onHeads); });
   drawChips();
   draw();
-  return () => { cancelAnimationFrame(frame); cleanups.forEach((f) => f()); };
+  return () => { cancelAnimationFrame(frame); clearTimeout(loading); cleanups.forEach((f) => f()); };
 }
 
 export default { render };

@@ -17,7 +17,7 @@ from .tokenview import TokenView
 def top_k(weights: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The k largest keys of every row: (values float32 [..., k], key indices [..., k]), largest first."""
     k = min(k, weights.shape[-1])
-    if weights.size > 4_000_000:  # long inputs: torch's topk is several times faster than argpartition
+    if weights.size > 1_000_000:  # many rows: torch's topk is 2x (512 tokens x 12 heads) to several times faster than argpartition
         values, index = as_torch(weights).topk(k, dim=-1)
         return values.numpy(), index.numpy()
     idx = np.argpartition(-weights, k - 1, axis=-1)[..., :k]
