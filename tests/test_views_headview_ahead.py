@@ -83,10 +83,10 @@ def test_a_layer_being_ranked_ahead_is_waited_for_not_ranked_twice(monkeypatch):
     monkeypatch.setattr(hv_module, "AHEAD_WEIGHTS", 0)
     w = softmaxed((2, 2, 16, 16), 3)
     view = HeadView(AttentionRecord(w, [f"t{i}" for i in range(16)]))
-    monkeypatch.setattr(hv_module, "top_k", slow)
     ranked = view.layer_top_k()
-    idle(ranked)
-    ranked.done.pop(1, None)  # as if layer 1 were not ranked yet: rank it ahead, slowly
+    idle(ranked)  # layer 1 ranked ahead at full speed
+    monkeypatch.setattr(hv_module, "top_k", slow)
+    ranked.done.pop(1)  # as if layer 1 were not ranked yet: rank it ahead, slowly
     ranked.ahead([1])
     time.sleep(0.05)
     view.layer = 1  # waits for the thread's ranking
