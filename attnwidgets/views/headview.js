@@ -2,7 +2,7 @@
 // grey for the mean, max or rollout). `data` holds float16 values then uint16 key indices, both
 // [entries, queries, k]; data_info.keys names the entries (HeadView._push).
 
-// Lines drawn per frame at most: a 512-token layer has 12 heads x 512 queries x 8 keys = 49,152
+// Lines drawn per frame at most (fewer on canvases taller than 512 tokens): a 512-token layer has 12 heads x 512 queries x 8 keys = 49,152
 // candidate lines, which Chromium's software canvas rasterises in seconds (benchmarks/view_switch.py).
 const LINE_BUDGET = 1500;
 // Above this many lines they are drawn one device pixel wide.
@@ -91,7 +91,9 @@ function render({ model, el }) {
     const keyOnly = focus && focus.side === "k" ? focus.index : -1;
     let low = 1; // smallest positive float16 bit pattern at or above the threshold
     while (low < 0x7c00 && F16[low] < threshold) low++;
-    const perEntry = Math.floor(LINE_BUDGET / Math.max(1, entries.length));
+    // a taller canvas has longer lines: fewer of them above 512 tokens (4096 tokens: 1,100)
+    const budget = Math.round(LINE_BUDGET * Math.min(1, 6700 / (queries * s.rowH + s.top)));
+    const perEntry = Math.floor(budget / Math.max(1, entries.length));
     let total = 0, shown = 0;
     const chosen = entries.map(([entry, color]) => {
       const hist = new Uint32Array(1024), base = entry * queries * k;
