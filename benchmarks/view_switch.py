@@ -23,6 +23,9 @@ which random attention does not.
 "in browser" switches find what they show in the buffers the view already holds; "kernel"
 switches go through a comm message to the kernel and back with a binary buffer; "cold" is the
 first fetch of a head (the kernel pools it), "warm" one the kernel has pooled before.
+Zoomed (4096 tokens): the heat map wheel-zoomed to about 180 tokens, which the kernel sends at
+full resolution. HeadView's hover row alternates the mouse onto a query token (its lines only)
+and off the canvas (every head's strongest lines again).
 
 Budgets (DESIGN.md, issue 17): first render <= 200 ms at 512 tokens; a switch fetched from the
 kernel <= 50 ms median at 512 tokens (the slowest HeadView layer switch <= 200 ms), <= 16 ms in
@@ -204,6 +207,23 @@ class Session:
     def switch(self, view: str, trait: str, value: str) -> dict | None:
         return self.timed(SELECT, [f".aw-view-{view} select[data-trait={trait}]", value])
 
+    def zoom(self, n: int, steps: int = 14) -> list[int]:
+        """Wheel-zoom the heat map to about 180 tokens; returns the window the kernel sent at full detail."""
+        canvas = self.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) canvas.aw-heatmap").first
+        canvas.scroll_into_view_if_needed()
+        box, g = canvas.bounding_box(), canvas.evaluate("c => ({...c.dataset})")
+        self.page.mouse.move(box["x"] + float(g["left"]) + float(g["plotW"]) * 0.4, box["y"] + float(g["top"]) + float(g["plotH"]) * 0.6)
+        for _ in range(steps):
+            self.page.mouse.wheel(0, -100)
+        self.page.mouse.move(0, 0)
+        for _ in range(200):
+            region = self.kernel("print(hm.data_info['region'], hm.data_info['row_starts'] is None)")
+            if region.endswith("True") and not region.startswith("[0, %d, 0, %d]" % (n, n)):
+                time.sleep(0.3)
+                return [int(v) for v in region.split("]")[0].strip("[").split(",")]
+            time.sleep(0.05)
+        raise RuntimeError("the zoomed window never arrived")
+
     def kernel(self, code: str) -> str:
         return self.page.evaluate(
             """async (code) => { const k = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
@@ -226,7 +246,7 @@ class Rows(dict):
     """The table's rows of one case, logged as they come (a long case shows progress)."""
 
     def __setitem__(self, what: str, row: tuple) -> None:
-        log(f"  {what}: median {row[0]:.0f} ms, slowest {row[1]:.0f} ms, longest task {row[2]:.0f} ms, {human(row[3])}")
+        log(f"  {what}: median {row[0]:.0f} ms, slowest {row[1]:.0f} ms, longest task {row[2]:.0f} ms, {human(row[3])}")  # nan: not timed
         super().__setitem__(what, row)
 
 
@@ -249,6 +269,16 @@ def measure(s: Session, views: list[str], repeat: int, n: int) -> dict:
         layers = [s.switch("heatmap", "layer", str(i % 2)) for i in range(1, repeat + 1)]
         r["Heatmap layer switch (kernel)"] = (*summary(layers), int(s.kernel("print(sent(hm))")))
         s.kernel("hm.aggregate = ''; hm.head = 0; hm.layer = 0")
+        if n > 512:  # pooled: zooming in fetches the window at full resolution
+            region = s.zoom(n)
+            label = f"zoomed to {region[1] - region[0]}x{region[3] - region[2]} tokens"
+            r[f"Heatmap zoom (wheel): the window fetched (bytes only) {label}"] = (float("nan"), float("nan"), float("nan"), int(s.kernel("print(sent(hm))")))
+            s.switch("heatmap", "head", "0")
+            near = [s.switch("heatmap", "head", str(h % 2)) for h in range(1, repeat + 1)]
+            r[f"Heatmap {label}: head switch, neighbour (in browser)"] = (*summary(near), 0)
+            layers = [s.switch("heatmap", "layer", str(i % 2)) for i in range(1, repeat + 1)]
+            r[f"Heatmap {label}: layer switch (kernel)"] = (*summary(layers), int(s.kernel("print(sent(hm))")))
+            s.kernel("hm.window = []; hm.layer = 0; hm.head = 0")
     if "headview" in views:
         n_layers = int(s.kernel("print(rec.n_layers)"))
         # every layer in turn, then back: each step a layer the view has not shown just before
@@ -300,7 +330,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for name, rows in results.items():
         for what, (ms, slowest, longest, sent) in rows.items():
-            print(f"| {CASES[name][1]} | {what} | {ms:.0f} | {slowest:.0f} | {longest:.0f} | {human(sent) if sent else '0 (in browser)'} |")
+            shown = ["-" if v != v else f"{v:.0f}" for v in (ms, slowest, longest)]
+            print(f"| {CASES[name][1]} | {what} | {' | '.join(shown)} | {human(sent) if sent else '0 (in browser)'} |")
     print(f"\nMachine load while measuring (1-min load average, 2 cores): {min(loads):.1f}-{max(loads):.1f}.")
     print("Budgets: first render <= 200 ms at 512 tokens; kernel switch <= 50 ms median at 512 tokens (HeadView's slowest layer switch <= 200 ms), "
           "in-browser <= 16 ms, <= 100 ms at 4096 tokens.")
