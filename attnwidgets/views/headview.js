@@ -2,8 +2,9 @@
 // grey for the mean, max or rollout). `data` holds float16 values then uint16 key indices, both
 // [entries, queries, k]; data_info.keys names the entries (HeadView._push).
 
-// Lines drawn per frame at most (fewer on canvases taller than 512 tokens): a 512-token layer has 12 heads x 512 queries x 8 keys = 49,152
-// candidate lines, which Chromium's software canvas rasterises in seconds (benchmarks/view_switch.py).
+// Lines drawn per frame at most (fewer on canvases taller than 512 tokens'): a 512-token layer
+// has 12 heads x 512 queries x 8 keys = 49,152 candidate lines, which Chromium's software canvas
+// rasterises in seconds (benchmarks/view_switch.py).
 const LINE_BUDGET = 1500;
 // Above this many lines they are drawn one device pixel wide.
 const WIDE_LINES = 300;
@@ -159,7 +160,8 @@ function render({ model, el }) {
     const pinned = model.get("pinned") ?? -1;
     const focus = hover || (pinned >= 0 ? { side: "q", index: pinned } : null);
     const threshold = model.get("threshold");
-    const entries = d ? (drawnEntries(d.info) || []).filter(([entry]) => entry >= 0) : null;
+    const wanted = d && drawnEntries(d.info); // null while an aggregate is on its way
+    const entries = wanted ? wanted.filter(([entry]) => entry >= 0) : null;
     const keyWeight = new Float32Array(kTok.length); // strongest weight into each key, for label boxes
     let lines = 0;
     if (entries) {
