@@ -451,7 +451,8 @@ class _Keep:
             f"capture() would need about {_size(need)} but {_size(budget)} is available ({source}): the record is {per} "
             f"= {_size(record)}, and computing one layer's attention takes {_size(transient)} more. Nothing was run. Keep less: "
             "layers=[...] (only some layers), heads=[...], queries='last' (only the last token's row, e.g. for generation), "
-            "dtype='float16' (half the record), or a shorter text (memory grows with the square of its length)"
+            "dtype='float16' (half the record), or a shorter text (memory grows with the square of its length); "
+            "a model loaded with load_model(name, dtype='bfloat16') also leaves half its own memory free"
             + ("; or raise memory_limit." if source == "memory_limit" else ".")
         )
 

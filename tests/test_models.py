@@ -93,3 +93,28 @@ def test_trained_models_are_found_through_their_data_folder(monkeypatch, tmp_pat
 
     with pytest.raises(models.ModelNotAvailableError, match="python -m make it"):
         models.load_model("hf-model")
+
+
+def test_bfloat16_halves_the_model_and_keeps_its_attention(smollm2):
+    import numpy as np
+    import torch
+
+    from attnwidgets import capture
+
+    model, tokenizer = smollm2
+    half, _ = load_model("smollm2", dtype="bfloat16")
+    assert {p.dtype for p in half.parameters()} == {torch.bfloat16}
+    size = lambda m: sum(p.numel() * p.element_size() for p in m.parameters())  # noqa: E731
+    assert size(half) * 2 == size(model)
+    text = "The capital of France is Paris, and the capital of Italy is Rome. " * 6
+    full = capture(model, tokenizer, text, layers=[0, 18]).weights.astype(np.float64)
+    approx = capture(half, tokenizer, text, layers=[0, 18]).weights.astype(np.float64)
+    assert full.shape == approx.shape
+    assert np.abs(full - approx).mean() < 1e-3 and np.abs(full - approx).max() < 0.15
+    assert (full.argmax(-1) == approx.argmax(-1)).mean() > 0.95
+
+
+def test_load_model_refuses_an_unknown_dtype():
+    with pytest.raises(ValueError, match=r"float32, bfloat16, float16.*got 'int8'"):
+        load_model("minilm", dtype="int8")
+    assert next(load_model("minilm", dtype="bfloat16")[0].parameters()).dtype.is_floating_point
