@@ -76,7 +76,7 @@ def head_view(record: AttentionRecord, layer: int = 0, heads: Sequence[int] | No
     """The two-column token picture: queries left, keys right, a line per weight, one colour per head.
 
     ``matrices`` maps a label to an extra [queries, keys] matrix drawn in dark grey instead of the
-    heads (e.g. {"mean": record.matrix(layer, "mean")}); ``token`` is the pinned query (None: all).
+    heads (e.g. {"mean": record.matrix(layer, aggregate="mean")}); ``token`` is the pinned query (None: all).
     """
     from matplotlib.collections import LineCollection
     from matplotlib.colors import to_rgba
@@ -125,7 +125,7 @@ def model_view(record: AttentionRecord, *, colormap: str = COLORMAP, thumbnail: 
     mosaic = np.full((L * step, shift(len(labels) - 1) + step), np.nan, dtype=np.float32)
     for layer in range(L):
         for column, label in enumerate(labels):
-            m = record.matrix(layer, label if label in AGGREGATES else column)
+            m = record.matrix(layer, aggregate=label) if label in AGGREGATES else record.matrix(layer, column)
             m = max_pool(m, bin_starts(0, m.shape[0], thumbnail), bin_starts(0, m.shape[1], thumbnail))
             m = m / (m.max() or 1.0)
             # nearest-neighbour stretch of small matrices to the thumbnail size
@@ -151,9 +151,9 @@ def model_view(record: AttentionRecord, *, colormap: str = COLORMAP, thumbnail: 
     return fig
 
 
-def alignment(matrix: Any, source_tokens: Sequence[str], target_tokens: Sequence[str], *, step: int | None = None, colormap: str = COLORMAP, title: str = "") -> Any:
-    """Target (rows) over source (columns) attention, rows after `step` hidden as not decoded yet."""
-    return heatmap(matrix, target_tokens, source_tokens, colormap=colormap, title=title or "alignment", reveal=step,
+def alignment(matrix: Any, query_tokens: Sequence[str], key_tokens: Sequence[str], *, step: int | None = None, colormap: str = COLORMAP, title: str = "") -> Any:
+    """Target (query rows) over source (key columns) attention, rows after `step` hidden as not decoded yet."""
+    return heatmap(matrix, query_tokens, key_tokens, colormap=colormap, title=title or "alignment", reveal=step,
                    xlabel="source", ylabel="target")
 
 
@@ -184,8 +184,8 @@ def image_attention(image: Any, attention_map: Any | None, *, opacity: float = I
     return fig
 
 
-def record_heatmap(record: AttentionRecord, layer: int = 0, head: int | str = 0, **kwargs: Any) -> Any:
-    """heatmap() of one head (or 'mean'/'max') of a record, labelled with its tokens."""
+def record_heatmap(record: AttentionRecord, layer: int = 0, head: int = 0, *, aggregate: str = "", **kwargs: Any) -> Any:
+    """heatmap() of one head (or with aggregate='mean'/'max' that aggregate) of a record, labelled with its tokens."""
     rec = record.without_padding()
-    kwargs.setdefault("title", f"{rec.layer_names[rec.layer_index(layer)]}, {head if isinstance(head, str) else f'head {head}'}")
-    return heatmap(rec.matrix(layer, head), rec.query_tokens, rec.key_tokens, **kwargs)
+    kwargs.setdefault("title", f"{rec.layer_names[rec.layer_index(layer)]}, {aggregate or f'head {head}'}")
+    return heatmap(rec.matrix(layer, head, aggregate=aggregate), rec.query_tokens, rec.key_tokens, **kwargs)

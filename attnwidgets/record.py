@@ -18,7 +18,7 @@ import numpy as np
 KINDS = ("self", "causal", "cross", "spatial", "channel")
 # self/causal/cross rows are softmax outputs; spatial/channel maps are sigmoid gates in [0, 1].
 DISTRIBUTION_KINDS = ("self", "causal", "cross")
-# How a layer's heads combine into one map (matrix(layer, "mean"), aggregate("max")); the views'
+# How a layer's heads combine into one map (matrix(layer, aggregate="mean"), aggregate("max")); the views'
 # `aggregate` trait takes these or "" for a single head (views/tokenview.py AGGREGATE_CHOICES).
 AGGREGATES = ("mean", "max")
 ROW_SUM_TOLERANCE = 1e-3
@@ -404,15 +404,19 @@ class AttentionRecord:
     def head_index(self, head: int) -> int:
         return _check_index(head, self.n_heads, "head")
 
-    def matrix(self, layer: int = 0, head: int | str = 0) -> np.ndarray:
-        """One [queries, keys] map: a head by index, or "mean"/"max" over the layer's heads."""
+    def matrix(self, layer: int = 0, head: int = 0, *, aggregate: str = "") -> np.ndarray:
+        """One [queries, keys] map: a head by index, or with ``aggregate="mean"``/``"max"`` that
+        aggregate over the layer's heads (the same names as the views' ``head`` and ``aggregate``)."""
         heads = self.weights[self.layer_index(layer)]
         if isinstance(head, str):
-            if head == "mean":
+            hint = f" For an aggregate over heads: matrix({layer!r}, aggregate={head!r})." if head in AGGREGATES else ""
+            raise TypeError(f"head is a head's index (0 to {self.n_heads - 1}); got {head!r}.{hint}")
+        if aggregate:
+            if aggregate == "mean":
                 return heads.mean(axis=0)
-            if head == "max":
+            if aggregate == "max":
                 return heads.max(axis=0)
-            raise ValueError(f"head must be an index or one of {AGGREGATES}; got {head!r}.")
+            raise ValueError(f"aggregate must be one of {AGGREGATES} (or '' for the head given by head=); got {aggregate!r}.")
         return heads[self.head_index(head)]
 
     def select(self, layers: Any = None, heads: Any = None, queries: Any = None) -> "AttentionRecord":

@@ -73,14 +73,14 @@ def test_selection_and_aggregates():
     rec = make()
     np.testing.assert_array_equal(rec.matrix(1, 2), rec.weights[1, 2])
     np.testing.assert_array_equal(rec.matrix(-1, -1), rec.weights[1, 2])
-    np.testing.assert_allclose(rec.matrix(0, "mean"), rec.weights[0].mean(0))
-    np.testing.assert_allclose(rec.matrix(0, "max"), rec.weights[0].max(0))
+    np.testing.assert_allclose(rec.matrix(0, aggregate="mean"), rec.weights[0].mean(0))
+    np.testing.assert_allclose(rec.matrix(0, aggregate="max"), rec.weights[0].max(0))
     with pytest.raises(IndexError, match="layer 2 is out of range: this record has 2 layers"):
         rec.matrix(2, 0)
     with pytest.raises(IndexError, match="head 3 is out of range"):
         rec.matrix(0, 3)
     with pytest.raises(ValueError, match="mean"):
-        rec.matrix(0, "median")
+        rec.matrix(0, aggregate="median")
     with pytest.raises(TypeError, match="integer"):
         rec.matrix(0.5, 0)
     sub = rec.select(layers=1, heads=[0, 2])

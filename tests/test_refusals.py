@@ -262,3 +262,34 @@ def test_image_attention_refuses_two_channel_records():
     assert ImageAttention(channels).n_layers == 1
     with pytest.raises(ValueError, match="two channel records"):
         ImageAttention(channels, channel=channels)
+
+
+# ---- relatives: the same names in record.matrix, plot.alignment and link_views ----------------------
+
+
+def test_record_matrix_takes_aggregate_by_name_like_the_views():
+    rec = record4()
+    np.testing.assert_allclose(rec.matrix(0, aggregate="mean"), rec.weights[0].mean(0))
+    with pytest.raises(TypeError, match=r"head is a head's index .* matrix\(0, aggregate='mean'\)"):
+        rec.matrix(0, "mean")
+    with pytest.raises(ValueError, match="aggregate must be one of"):
+        rec.matrix(0, aggregate="median")
+
+
+def test_plot_alignment_is_query_first_like_the_views():
+    from attnwidgets import plot
+
+    fig = plot.alignment(softmaxed((3, 4)), query_tokens=list("xyz"), key_tokens=list("abcd"))
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == list("xyz") and [t.get_text() for t in ax.get_xticklabels()] == list("abcd")
+
+
+def test_link_views_refuses_a_trait_no_view_has():
+    from attnwidgets.views import link_views
+
+    heads, heat = HeadView(record4()), Heatmap(record4())
+    with pytest.raises(ValueError, match=r"none of the views \(HeadView, Heatmap\) has a trait 'pined'.*Did you mean 'pinned'\?"):
+        link_views(heads, heat, traits=("layer", "pined"))
+    with pytest.raises(TypeError, match="a list of names"):
+        link_views(heads, heat, traits="pinned")
+    assert len(link_views(HeadView(record4()), HeadView(record4()))) == 4  # HeadView has no head: the rest link

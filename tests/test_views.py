@@ -141,7 +141,7 @@ def test_heatmap_pools_long_inputs_and_refines_a_zoom_window():
 
 def test_heatmap_aggregates(record):
     view = Heatmap(record, aggregate="mean")
-    np.testing.assert_allclose(np.frombuffer(view.data, "<f2")[:100].reshape(10, 10), record.matrix(0, "mean"), atol=1e-3)
+    np.testing.assert_allclose(np.frombuffer(view.data, "<f2")[:100].reshape(10, 10), record.matrix(0, aggregate="mean"), atol=1e-3)
 
 
 def test_heatmap_takes_a_plain_matrix_with_labels():
@@ -212,7 +212,7 @@ def test_headview_sends_top_k_values_and_uint16_indices_for_the_layer(record, wi
     w = record.weights[2]
     np.testing.assert_allclose(vals[1, 5], np.sort(w[1, 5])[::-1][:3], atol=1e-3)
     np.testing.assert_allclose(w[1, 5][idx[1, 5]], vals[1, 5], atol=1e-3)
-    mean = record.matrix(2, "mean")
+    mean = record.matrix(2, aggregate="mean")
     np.testing.assert_allclose(vals[4, 5], np.sort(mean[5])[::-1][:3], atol=1e-3)
     np.testing.assert_allclose(mean[5][idx[4, 5]], vals[4, 5], atol=1e-3)
     c = wire[-1]

@@ -122,9 +122,9 @@ def test_rollout_is_offered_for_encoders_and_sent_like_any_map(record):
 def test_modelview_columns_open_the_aggregates(record):
     view = ModelView(record, opened=True, aggregate="mean", layer=1)
     assert view.data_info["key"] == "1/mean"
-    np.testing.assert_allclose(np.frombuffer(view.data, "<f2").reshape(10, 10), record.matrix(1, "mean"), atol=1e-3)
+    np.testing.assert_allclose(np.frombuffer(view.data, "<f2").reshape(10, 10), record.matrix(1, aggregate="mean"), atol=1e-3)
     thumbs = np.frombuffer(view.thumbs, np.uint8).reshape(3, 6, 10, 10)
-    mean = record.matrix(1, "mean")
+    mean = record.matrix(1, aggregate="mean")
     np.testing.assert_allclose(thumbs[1, 4] / 255, mean / mean.max(), atol=1 / 255)
 
 

@@ -510,7 +510,7 @@ class GenerationStepper(ipywidgets.VBox):
         """What the read token attended to at ``step`` (chosen layer and head): [positions so far]."""
         q = self.query(step)
         key = self.head.value
-        matrix = self.record.matrix(self.layer.value, key if key == "mean" else int(key))
+        matrix = self.record.matrix(self.layer.value, aggregate="mean") if key == "mean" else self.record.matrix(self.layer.value, int(key))
         return matrix[q, : q + 1]
 
     def _head_changed(self, change: Any) -> None:

@@ -364,7 +364,7 @@ class MaskExplorer:
         """(share of attention on [PAD] keys, share on later keys), averaged over the real queries shown."""
         rec = self.records[self.mask]
         pads = np.array([tok == "[PAD]" for tok in rec.key_tokens])
-        shown = rec.matrix(0, self.head if self.head == "mean" else int(self.head))[~pads]  # real queries only
+        shown = (rec.matrix(0, aggregate="mean") if self.head == "mean" else rec.matrix(0, int(self.head)))[~pads]  # real queries only
         return float(shown[:, pads].sum(axis=1).mean()), float(np.triu(shown, k=1).sum(axis=1).mean())
 
 

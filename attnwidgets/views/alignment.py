@@ -73,6 +73,6 @@ class AlignmentView(Heatmap):
         from .. import plot
 
         return plot.alignment(
-            self.matrix(), self._record.key_tokens, self._record.query_tokens, step=self.step, colormap=self.colormap,
+            self.matrix(), self._record.query_tokens, self._record.key_tokens, step=self.step, colormap=self.colormap,
             title=self.title or f"{self.shown_name()}, step {self.step}",
         )

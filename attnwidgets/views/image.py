@@ -169,7 +169,7 @@ class ImageAttention(AttentionView):
     def map_of(self, layer: int, head: int | str) -> np.ndarray:
         """The [rows, cols] map of `query` for one layer and head (or 'mean'/'max')."""
         rec = self._record
-        row = rec.matrix(layer, head)[self.query]
+        row = (rec.matrix(layer, aggregate=head) if isinstance(head, str) else rec.matrix(layer, head))[self.query]
         if rec.kind == "self":
             rows, cols = rec.grid
             if rows * cols != rec.n_keys:  # the grid covers the non-special keys (e.g. not [CLS])

@@ -171,7 +171,7 @@ class TokenView(AttentionView):
         if key == "rollout":
             return self.rollout_record().weights[layer, 0]
         if key in AGGREGATES:
-            return self._cached(("full", layer, key), lambda: self._record.matrix(layer, key))
+            return self._cached(("full", layer, key), lambda: self._record.matrix(layer, aggregate=key))
         return self._record.weights[layer, int(key)]
 
     def pooled(self, layer: int, key: str, region: tuple[int, int, int, int], row_starts: np.ndarray | None, col_starts: np.ndarray | None) -> np.ndarray:
