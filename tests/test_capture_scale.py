@@ -375,3 +375,25 @@ def test_lean_is_refused_where_the_model_cannot_take_it(built, monkeypatch):
     monkeypatch.setattr(model, "_supports_attention_backend", False)  # as a model with its own attention code
     with pytest.raises(ValueError, match="lean=True needs a model whose attention modules use transformers' attention interface"):
         capture(model, None, family_inputs("LLaMA"), lean=True)
+
+
+# ---- models split across devices --------------------------------------------------------------
+
+
+def test_a_model_split_by_device_map_is_captured_like_the_whole_model(built, tmp_path):
+    """As far as a machine without a GPU allows: accelerate's device_map places layer 1 on
+    "disk" (its weights are brought in by accelerate's hooks only while it runs, as they are
+    for a layer on another GPU), and the capture still equals the model held whole."""
+    from transformers import AutoModelForCausalLM
+
+    whole = built("LLaMA")
+    whole.save_pretrained(tmp_path / "model")
+    device_map = {"model.embed_tokens": "cpu", "model.layers.0": "cpu", "model.layers.1": "disk", "model.norm": "cpu", "model.rotary_emb": "cpu", "lm_head": "cpu"}
+    split = AutoModelForCausalLM.from_pretrained(tmp_path / "model", device_map=device_map, offload_folder=tmp_path / "offload", attn_implementation="eager")
+    assert getattr(split, "hf_device_map", {}).get("model.layers.1") == "disk"
+    inputs = family_inputs("LLaMA")
+    expected = capture(whole, None, inputs)
+    got = capture(split, None, inputs)
+    np.testing.assert_allclose(got.weights, expected.weights, atol=1e-6)
+    only = capture(split, None, inputs, layers=[1], heads=[0, 4], queries="last")
+    np.testing.assert_allclose(only.weights, expected.weights[1:, [0, 4], -1:], atol=1e-6)
