@@ -23,7 +23,7 @@ MAX_RESOLUTION = 512
 COLORMAPS = ("viridis", "cividis", "magma", "plasma", "inferno", "Greys", "Blues")
 COLORMAP = COLORMAPS[0]
 
-# Token labels are thinned to stay this many pixels apart: the PNGs, and common.js's heatmap (headview.js uses 11).
+# Token labels are thinned to stay this many pixels apart: the PNGs, common.js's heatmap and headview.js.
 LABEL_SPACING = 12
 # Labels per axis of a matplotlib figure (sized in inches, not pixels): at most this many, so the
 # 7-point labels stay apart on the largest heatmap figure (7 inches).
@@ -46,7 +46,7 @@ HEAD_VIEW_THRESHOLD = 0.01  # weights below it draw no line (live, PNG and figur
 HEAD_VIEW_MAX_TOKENS = 80
 # Colour-blind-distinguishable head colours (Okabe-Ito, then Tol); the same list is in common.js.
 HEAD_COLORS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#999933", "#882255", "#44AA99", "#332288", "#AA4499", "#117733")
-AGGREGATE_COLOR = "#333333"  # the mean, max or rollout drawn instead of the heads (headview.js: "#333")
+AGGREGATE_COLOR = "#333333"  # the mean, max or rollout drawn instead of the heads (headview.js too)
 # Several heads' lines are drawn lighter so crossings stay readable (headview.js divides by 1.3).
 SEVERAL_HEADS_OPACITY = 1 / 1.3
 

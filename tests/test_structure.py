@@ -178,6 +178,17 @@ def test_head_colors_agree_with_the_browser():
     assert f"options.size || {drawing.HEATMAP_SIZE}" in common
 
 
+def test_the_browsers_drawing_constants_are_the_spec():
+    """The JavaScript cannot import drawing.py: each constant it repeats is checked here."""
+    views = PACKAGE / "views"
+    head = (views / "headview.js").read_text()
+    assert f'"{drawing.AGGREGATE_COLOR}"' in head and '"#333"' not in head
+    assert f"entries.length > 1 ? {1 / drawing.SEVERAL_HEADS_OPACITY:g} : 1" in head
+    assert f"Math.ceil({drawing.LABEL_SPACING} / s.rowH)" in head and f"lastKey < {drawing.LABEL_SPACING} " in head
+    image = (views / "image.js").read_text()
+    assert f"Math.min({drawing.IMAGE_SIDE} / picture.width, {drawing.IMAGE_SIDE} / picture.height" in image
+
+
 def test_aggregates_have_one_name_per_meaning():
     from attnwidgets.views import Heatmap, ImageAttention
 

@@ -54,7 +54,7 @@ function render({ model, el }) {
       model.save_changes();
     }, () => { model.set("aggregate", ""); model.set("heads", [i]); model.save_changes(); }));
     if (nHeads > 1) for (const a of ["mean", "max"]) {
-      list.push(chip(a, agg === a && !rollout, "#333", () => { model.set("aggregate", agg === a ? "" : a); model.save_changes(); }));
+      list.push(chip(a, agg === a && !rollout, "#333333", () => { model.set("aggregate", agg === a ? "" : a); model.save_changes(); }));
     }
     chips.replaceChildren(...list);
   }
@@ -75,7 +75,7 @@ function render({ model, el }) {
   /** Which entries of `data` to draw, with their colours: the chosen heads, or one aggregate. */
   function drawnEntries(info) {
     const key = model.get("rollout") ? "rollout" : model.get("aggregate");
-    if (key) return info.keys.includes(key) ? [[info.keys.indexOf(key), "#333"]] : null;
+    if (key) return info.keys.includes(key) ? [[info.keys.indexOf(key), "#333333"]] : null;
     return model.get("heads").map((hd) => [info.keys.indexOf(String(hd)), headColor(hd)]);
   }
 
@@ -214,8 +214,8 @@ function render({ model, el }) {
       Object.assign(canvas.dataset, { lines, layer: d ? d.info.layer : "", rowH: s.rowH, top: s.top });
     }
 
-    // labels, thinned so that no two overlap (at least 11 px apart)
-    const step = Math.max(1, Math.ceil(11 / s.rowH));
+    // labels, thinned so that no two overlap (at least 12 px apart, as the PNGs: drawing.LABEL_SPACING)
+    const step = Math.max(1, Math.ceil(12 / s.rowH));
     const fontPx = Math.min(11, Math.max(8, s.rowH - 2));
     ctx.font = `${fontPx}px system-ui, sans-serif`;
     ctx.textBaseline = "middle";
@@ -242,7 +242,7 @@ function render({ model, el }) {
       }
       const on = focus && focus.side === "k" && focus.index === j;
       // every step-th label, plus the strongest keys of a focused token where there is room
-      if (!(on || j % step === 0 || keyWeight[j] > 0.05) || (y(j) - lastKey < 11 && !on)) return;
+      if (!(on || j % step === 0 || keyWeight[j] > 0.05) || (y(j) - lastKey < 12 && !on)) return;
       keyShown[j] = 1;
       lastKey = y(j);
       const future = model.get("kind") === "causal" && focus && focus.side === "q" && j > focus.index + causalOffset;
