@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .record import AttentionRecord
+from .record import AGGREGATES, AttentionRecord
 
 
 def _square_self_attention(record: AttentionRecord, what: str) -> AttentionRecord:
@@ -33,7 +33,7 @@ def rollout(record: AttentionRecord, aggregate: str = "mean", residual: float = 
     """
     record = _square_self_attention(record, "rollout")
     record.require_all_layers("rollout")
-    if aggregate not in ("mean", "max"):
+    if aggregate not in AGGREGATES:
         hint = " (a head index is not what rollout takes: it combines every head of a layer; pick the heads first with record.select(heads=[...]))" if isinstance(aggregate, (int, np.integer)) else ""
         raise ValueError(f"aggregate must be 'mean' or 'max' (how a layer's heads become one map), got {aggregate!r}{hint}.")
     if not 0.0 <= residual < 1.0:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import traitlets as t
 
-from ..record import AttentionRecord
+from ..record import AGGREGATES, AttentionRecord
 from ..drawing import AGGREGATE_COLOR, HEAD_VIEW_THRESHOLD, head_color
 from ..transport import as_torch, float16_bytes
 from .inputs import as_record, check_index
@@ -166,7 +166,7 @@ class HeadView(TokenView):
         keys = [str(h) for h in range(rec.n_heads)]
         if rec.n_heads > 1:
             small = rec.n_queries * rec.n_keys <= 512 * 512  # long inputs compute an aggregate once it is chosen
-            keys += [a for a in ("mean", "max") if small or a == self.aggregate]
+            keys += [a for a in AGGREGATES if small or a == self.aggregate]
         return keys
 
     def layer_top_k(self) -> LayerTopK:
@@ -196,7 +196,7 @@ class HeadView(TokenView):
     def _drawn(self) -> tuple[list[str], list[str]]:
         """(entries drawn, their colours): the chosen heads, or the aggregate / rollout in dark grey."""
         key = self.shown_key()
-        if key in ("mean", "max", "rollout"):
+        if key in (*AGGREGATES, "rollout"):
             return [key], [AGGREGATE_COLOR]
         return [str(h) for h in self.heads], [head_color(h) for h in self.heads]
 
@@ -217,5 +217,5 @@ class HeadView(TokenView):
         from .. import plot
 
         key = self.shown_key()
-        matrices = {key: self.full_matrix(self.layer, key)} if key in ("mean", "max", "rollout") else None
+        matrices = {key: self.full_matrix(self.layer, key)} if key in (*AGGREGATES, "rollout") else None
         return plot.head_view(self._record, self.layer, self.heads, token=self.pinned, threshold=self.threshold, title=self.title, matrices=matrices)

@@ -8,12 +8,12 @@ from typing import Any
 import numpy as np
 import traitlets as t
 
-from ..record import AttentionRecord
+from ..record import AGGREGATES, AttentionRecord
 from ..drawing import IMAGE_OPACITY
 from ..transport import float16_bytes
 from .base import AttentionView
-from .inputs import check_index
-from .tokenview import AGGREGATE_CHOICES, SINGLE_HEAD
+from .inputs import check_aggregate, check_index
+from .tokenview import SINGLE_HEAD
 
 MAX_IMAGE_SIDE = 512  # the picture is sent once as PNG; larger images are shrunk to this
 
@@ -145,8 +145,8 @@ class ImageAttention(AttentionView):
 
     @t.validate("aggregate")
     def _valid_aggregate(self, proposal: Any) -> str:
-        if proposal["value"] not in AGGREGATE_CHOICES:
-            self._refuse(f"aggregate must be '', 'mean' or 'max'; got {proposal['value']!r}.")
+        if msg := check_aggregate(proposal["value"]):
+            self._refuse(msg)
         return proposal["value"]
 
     @t.validate("query")
@@ -181,7 +181,7 @@ class ImageAttention(AttentionView):
             if self._record is not None:
                 rec = self._record
                 keys = [str(h) for h in range(rec.n_heads)] + (["mean", "max"] if rec.n_heads > 1 else [])
-                maps = [self.map_of(layer, k if k in ("mean", "max") else int(k)) for layer in range(rec.n_layers) for k in keys]
+                maps = [self.map_of(layer, k if k in AGGREGATES else int(k)) for layer in range(rec.n_layers) for k in keys]
                 self.maps = float16_bytes(maps)
                 self.maps_info = {"query": self.query, "keys": keys, "rows": rec.grid[0], "cols": rec.grid[1], "maxima": [float(m.max()) for m in maps]}
             if self._channel is not None:

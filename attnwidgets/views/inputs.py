@@ -6,7 +6,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..record import AttentionRecord, EncoderDecoderRecord
+from ..record import AGGREGATES, AttentionRecord, EncoderDecoderRecord
 
 
 def as_record(value: Any, query_tokens: Sequence[str] | None = None, key_tokens: Sequence[str] | None = None, what: str = "view", kind: str = "self") -> AttentionRecord:
@@ -54,6 +54,13 @@ def not_attention(matrix: np.ndarray, tolerance: float = 1e-3) -> str | None:
         q = int(off[0])
         rows = "every row sums" if off.size == len(sums) else f"{off.size} of {len(sums)} rows sum"
         return f"{rows} to something other than 1 (row {q} sums to {sums[q]:.4g}{', all zeros' if not m[q].any() else ''})"
+    return None
+
+
+def check_aggregate(value: str) -> str | None:
+    """A refusal message when value is not what a view's `aggregate` trait takes, else None."""
+    if value != "" and value not in AGGREGATES:
+        return f"aggregate must be '' (single heads), {' or '.join(repr(a) for a in AGGREGATES)}; got {value!r}."
     return None
 
 

@@ -11,7 +11,7 @@ from ..drawing import ROLLOUT_MAX_TOKENS
 from ..record import AGGREGATES, AttentionRecord, readable_token
 from ..transport import max_pool
 from .base import AttentionView
-from .inputs import as_record, check_index
+from .inputs import as_record, check_aggregate, check_index
 
 # Pooled/aggregated matrices kept in the kernel so revisiting a head costs only the send.
 CACHE_BYTES = 96_000_000
@@ -123,8 +123,8 @@ class TokenView(AttentionView):
 
     @t.validate("aggregate")
     def _valid_aggregate(self, proposal: Any) -> str:
-        if proposal["value"] not in AGGREGATE_CHOICES:
-            self._refuse(f"aggregate must be '', 'mean' or 'max'; got {proposal['value']!r}.")
+        if msg := check_aggregate(proposal["value"]):
+            self._refuse(msg)
         return proposal["value"]
 
     @t.validate("rollout")
