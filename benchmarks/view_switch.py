@@ -37,19 +37,16 @@ from __future__ import annotations
 import argparse
 import os
 import pathlib
-import secrets
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 import nbformat
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests" / "browser"))
-from conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests"))
+from browser.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402  (the browser tests' Chromium and JupyterLab)
+from browser.lab import jupyterlab  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -148,32 +145,6 @@ el.value = arg[1]; el.dispatchEvent(new Event('change'));"""
 HOVER = """const c = window.jupyterapp.shell.currentWidget.node.querySelector('.aw-view-headview canvas'), r = c.getBoundingClientRect();
 if (arg === null) { c.dispatchEvent(new MouseEvent('mouseleave', { clientX: 0, clientY: 0 })); return; }
 c.dispatchEvent(new MouseEvent('mousemove', { clientX: r.left + 60, clientY: r.top + arg, bubbles: true }));"""
-
-
-def start_lab(root: pathlib.Path) -> tuple[subprocess.Popen, str]:
-    settings = root / ".settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
-    (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    token = secrets.token_hex(8)
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / ".c"), "JUPYTER_RUNTIME_DIR": str(root / ".r"), "JUPYTER_PLATFORM_DIRS": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.allow_root=True",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
-         f"--LabApp.user_settings_dir={root / '.settings'}", f"--LabApp.workspaces_dir={root / '.w'}", "--LabApp.news_url=None",
-         "--LabApp.extension_manager=readonly", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=2)
-            return proc, f"http://127.0.0.1:{port}/lab/tree/{{name}}?reset&token={token}"
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("JupyterLab did not start")
 
 
 class Session:
@@ -305,9 +276,9 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     root = pathlib.Path(tempfile.mkdtemp())
-    proc, url = start_lab(root)
     results, loads = {}, []
-    try:
+    with jupyterlab(root, pathlib.Path(tempfile.mkdtemp())) as server:
+        url = f"{server['base']}/lab/tree/{{name}}?reset&token={server['token']}"
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             for name in args.cases:
@@ -324,8 +295,6 @@ def main() -> None:
                 page.close()
                 log(f"measured {name}")
             browser.close()
-    finally:
-        proc.terminate()
     print("| record | action | ms median | ms slowest | longest task ms | bytes sent |")
     print("|---|---|---|---|---|---|")
     for name, rows in results.items():

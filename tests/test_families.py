@@ -375,7 +375,8 @@ def test_image_attention_lays_cls_to_patch_maps_on_the_grid(name, built):
         view = ImageAttention(rec, image, query=0)  # query 0: [CLS] (SigLIP: the first patch)
         last = rec.n_layers - 1
         for head in heads:
-            expected = rec.matrix(last, head)[0, n_extra:].reshape(family.grid)  # row-major patches after the prefix
+            matrix = rec.matrix(last, aggregate=head) if isinstance(head, str) else rec.matrix(last, head)
+            expected = matrix[0, n_extra:].reshape(family.grid)  # row-major patches after the prefix
             np.testing.assert_array_equal(view.map_of(last, head), expected)
 
 

@@ -1,23 +1,18 @@
 """One JupyterLab server and one Chromium page per test session, shared by every browser test.
 
-The server listens on 127.0.0.1 on a free port with a random token and keeps its settings,
-workspaces and runtime files in a temporary directory, so a developer's own JupyterLab set-up
-never leaks in. Browser tests are skipped only when Debian's /usr/bin/chromium is missing.
+The server is lab.py's (127.0.0.1, a free port, a random token, its settings, workspaces and
+runtime files in a temporary directory, so a developer's own JupyterLab set-up never leaks in).
+Browser tests are skipped only when Debian's /usr/bin/chromium is missing.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import nbformat
 import pytest
+
+from .lab import jupyterlab
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -78,12 +73,6 @@ CELLS = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def lab_server(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
@@ -91,39 +80,8 @@ def lab_server(tmp_path_factory):
     nb.cells = [nbformat.v4.new_code_cell(SETUP)] + [nbformat.v4.new_code_cell(src) for src in CELLS.values()]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, root / "views.ipynb")
-    # no "get Jupyter news?" toast over the views
-    settings = root / ".settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
-    (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
-    port, token = _free_port(), secrets.token_hex(16)
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / ".config"), "JUPYTER_RUNTIME_DIR": str(root / ".runtime"), "JUPYTER_PLATFORM_DIRS": "1"}
-    log = open(root / "server.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-         "--ServerApp.port_retries=0", "--ServerApp.allow_root=True", "--LabApp.extension_manager=readonly", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-         "--LabApp.expose_app_in_browser=True", f"--LabApp.user_settings_dir={root / '.settings'}",
-         f"--LabApp.workspaces_dir={root / '.workspaces'}", "--LabApp.news_url=None",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"JupyterLab did not start: {(root / 'server.log').read_text()[-3000:]}")
-            time.sleep(0.2)
-    yield {"base": base, "token": token, "root": root}
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with jupyterlab(root, tmp_path_factory.mktemp("lab-state")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

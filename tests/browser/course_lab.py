@@ -1,4 +1,4 @@
-"""Helpers for test_course_lab.py: a JupyterLab on a temporary copy of notebooks/, and what the
+"""Helpers for test_course_lab.py: a temporary copy of notebooks/ for JupyterLab (lab.py), and what the
 browser is asked about one open course notebook (its cells, its widget models and their views).
 
 Everything the browser is asked goes through ``window.jupyterapp`` (JupyterLab's application,
@@ -8,15 +8,10 @@ through the output renderers of its widget outputs.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import pathlib
-import secrets
 import shutil
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 
@@ -35,53 +30,6 @@ def copy_notebooks(dest: pathlib.Path) -> pathlib.Path:
     """A throw-away copy of notebooks/ (the server's root): running the course never writes into the repository."""
     shutil.copytree(NOTEBOOK_DIR, dest, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
     return dest
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def jupyterlab(root: pathlib.Path, state: pathlib.Path):
-    """JupyterLab on 127.0.0.1 (free port, random token) serving `root`; settings, workspaces and
-    runtime files live in `state`, so a developer's own set-up never leaks in (as in conftest.py)."""
-    settings = state / "settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
-    (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
-    port, token = _free_port(), secrets.token_hex(16)
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(state / "config"), "JUPYTER_RUNTIME_DIR": str(state / "runtime"),
-           "JUPYTER_PLATFORM_DIRS": "1", "PYTHONUNBUFFERED": "1"}
-    log_path = state / "server.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-             "--ServerApp.port_retries=0", "--ServerApp.allow_root=True", "--LabApp.extension_manager=readonly",
-             f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
-             f"--LabApp.user_settings_dir={state / 'settings'}", f"--LabApp.workspaces_dir={state / 'workspaces'}",
-             "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-            cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    proc.kill()
-                    raise RuntimeError(f"JupyterLab did not start: {log_path.read_text()[-3000:]}")
-                time.sleep(0.2)
-        try:
-            yield {"base": base, "port": port, "token": token, "root": root, "log": log_path}
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 def running_kernels(server: dict) -> list[dict]:

@@ -38,7 +38,8 @@ from PIL import Image
 
 from .conftest import ConsoleLog
 from .course_lab import (CELLS, CONTENT_BOX, IOPUB_ERRORS, KERNEL_IDLE, MARK_SLIDERS, MOVERS, OPEN, RUN_STATE, SHUTDOWN, WIDGETS, NoRedraw,
-                         copy_notebooks, course_notebooks, is_local, jupyterlab, move_slider, running_kernels, view_title)
+                         copy_notebooks, course_notebooks, is_local, move_slider, running_kernels, view_title)
+from .lab import jupyterlab
 
 pytestmark = pytest.mark.browser
 
@@ -244,8 +245,15 @@ def test_screenshot_of_the_main_widget(notebook, tmp_path):
     if box["height"] + 250 > size["height"]:
         page.set_viewport_size({"width": size["width"], "height": int(box["height"]) + 300})
     try:
-        target.evaluate("e => e.scrollIntoView({ block: 'center' })")
-        page.wait_for_timeout(300)  # one layout pass after the resize and scroll
+        # the notebook lays out cells lazily, so one scroll can land short once the cells above it are measured
+        for _ in range(5):
+            target.evaluate("e => e.scrollIntoView({ block: 'center' })")
+            page.wait_for_timeout(300)  # one layout pass after the resize and scroll
+            now = target.bounding_box()
+            if now and now["y"] >= 0 and now["y"] + now["height"] <= page.viewport_size["height"]:
+                break
+        else:
+            raise AssertionError(f"{notebook.name}: the main widget cannot be scrolled fully into view: {now}, window {page.viewport_size}")
         out = pathlib.Path(os.environ.get("AW_COURSE_SCREENSHOTS", tmp_path))
         out.mkdir(parents=True, exist_ok=True)
         clip = target.evaluate(CONTENT_BOX)  # the widget's drawn content, without the empty width of its box

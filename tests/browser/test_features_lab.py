@@ -103,7 +103,7 @@ import json
 from attnwidgets.views.base import colormap_bytes
 m = record.weights[2].mean(axis=0).astype(np.float16).astype(np.float32)
 table = np.frombuffer(colormap_bytes('viridis'), np.uint8).reshape(256, 3)
-print(json.dumps([table[min(255, int(np.rint(m[q, k] * 255 / record.matrix(2, 'mean').max())))].tolist() for q, k in {cells}]))
+print(json.dumps([table[min(255, int(np.rint(m[q, k] * 255 / record.matrix(2, aggregate='mean').max())))].tolist() for q, k in {cells}]))
 """))
     geometry = root.locator("canvas.aw-heatmap").evaluate("c => ({...c.dataset, ratio: c.width / parseFloat(c.style.width)})")
     n = 17
