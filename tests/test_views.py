@@ -236,6 +236,17 @@ def test_headview_causal_and_cross():
     assert view.kind == "cross" and view.data_info["k"] == 5
 
 
+def test_headview_sends_four_lines_per_query_past_1024_keys_unless_asked():
+    short = AttentionRecord(softmaxed((1, 1, 1024, 1024)), tokens(1024))
+    long = AttentionRecord(softmaxed((1, 1, 1025, 1025)), tokens(1025))
+    assert HeadView(short).data_info["k"] == 8
+    view = HeadView(long)
+    assert view.top_k == 4 and view.data_info["k"] == 4
+    top = np.sort(long.weights[0, 0], -1)[:, ::-1][:, :4]
+    np.testing.assert_allclose(np.frombuffer(view.data[: 2 * 1025 * 4], "<f2").reshape(1025, 4), top, atol=1e-3)
+    assert HeadView(long, top_k=8).data_info["k"] == 8
+
+
 def test_headview_validation(record):
     view = HeadView(record)
     for trait, value in (("heads", [0, 9]), ("layer", 5), ("top_k", 0), ("threshold", 2.0)):

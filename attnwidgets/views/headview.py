@@ -98,6 +98,9 @@ class LayerTopK:
         future.set_result(packed)
 
 
+LONG_KEYS = 1024  # past this many keys HeadView sends fewer lines per query by default
+
+
 class HeadView(TokenView):
     """Queries on the left, keys on the right, a line for each of a query's strongest keys.
 
@@ -113,7 +116,7 @@ class HeadView(TokenView):
 
     heads = t.List(t.Int(), help="heads drawn (toggle them in the view); default all").tag(sync=True)
     threshold = t.Float(HEAD_VIEW_THRESHOLD, help="weights below this draw no line").tag(sync=True)
-    top_k = t.Int(8, help="lines per query and head sent to the browser (the largest weights)").tag(sync=True)
+    top_k = t.Int(8, help="lines per query and head sent to the browser (the largest weights); default 8, 4 past 1024 keys").tag(sync=True)
 
     data = t.Bytes(b"", help="float16 top-k values then uint16 key indices, [entries, queries, k] each (read-only)").tag(sync=True)
     data_info = t.Dict(help="layer, keys (the entries: heads, 'mean', 'max' or 'rollout'), k and shape of `data` (read-only)").tag(sync=True)
@@ -121,6 +124,9 @@ class HeadView(TokenView):
     def __init__(self, record: Any, **kwargs: Any) -> None:
         self._record = rec = self._accept(record)
         kwargs.setdefault("heads", list(range(rec.n_heads)))
+        # past 1024 keys a picture holds about one line per query, so four lines per query and head
+        # are enough for hovering and halve what a layer switch sends (4096 tokens: 0.8 MB, not 1.6)
+        kwargs.setdefault("top_k", 8 if rec.n_keys <= LONG_KEYS else 4)
         super().__init__(**self._token_traits(rec), **kwargs)
 
     def _accept(self, record: Any) -> AttentionRecord:
